@@ -1,0 +1,716 @@
+"""VAETransformer: the scikit-learn face of the variational autoencoder."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    check_scalar,
+    validate_data,
+)
+
+from skvae._likelihoods import LIKELIHOODS
+from skvae._model import (
+    ACTIVATIONS,
+    VAEConfig,
+    build_vae,
+    elbo,
+    importance_log_likelihood,
+)
+from skvae._torch_utils import (
+    batched,
+    make_generator,
+    module_for_inference,
+    resolve_device,
+    standard_normal_draws,
+    to_numpy,
+    to_tensor,
+)
+from skvae._training import (
+    OPTIMIZERS,
+    History,
+    StopRule,
+    make_optimizer,
+    move_optimizer_state,
+    train,
+)
+
+#: Rows of the training set on which convergence is judged when early_stopping=False.
+_MAX_MONITOR_ROWS = 5000
+#: Quasi-random draws per row behind score_samples (a power of two, for Sobol points).
+_N_SCORE_DRAWS = 128
+#: Seed of the fixed draws shared by every row in score_samples and
+#: log_marginal_likelihood; fixed so that scores are deterministic and row-independent.
+_SCORE_SEED = 0
+#: Upper bound on (draws x rows) decoded at once when scoring.
+_SCORE_CHUNK = 2**16
+_SEED_MAX = np.iinfo(np.int32).max
+_TORCH_DTYPES = {
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
+
+
+class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Variational autoencoder (Kingma & Welling, 2013) as a scikit-learn transformer.
+
+    The encoder q(z|x) = N(mu(x), diag sigma^2(x)) and the decoder p(x|z) are MLPs;
+    the prior is p(z) = N(0, I). Training maximises the evidence lower bound (ELBO)
+    ``E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))`` by minibatch gradient steps, with
+    the reparameterisation z = mu + sigma * eps, eps ~ N(0, I), and the KL in closed
+    form. ``transform`` returns the latent means mu(x), like a nonlinear PCA;
+    ``inverse_transform`` decodes latent points; ``score`` is the mean ELBO.
+
+    Parameters
+    ----------
+    latent_dim : int, default=2
+        Dimension of the latent space (the number of output features of
+        ``transform``). 2 allows plotting the latent space.
+
+    hidden_layer_sizes : array-like of shape (n_layers,), default=(100,)
+        Widths of the encoder's hidden layers; the decoder mirrors them. The default
+        is ``MLPRegressor``'s: enough for tabular data of tens to hundreds of
+        features. The paper's MNIST model uses ``(500,)``.
+
+    activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
+        Hidden-layer nonlinearity, as in ``MLPRegressor``. tanh is the paper's.
+
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        The decoder distribution p(x|z).
+
+        - ``"gaussian"``: N(mu(z), diag sigma^2(z)) with mean and log-variance heads,
+          both functions of z. The variance is floored smoothly at 1e-3 so that
+          constant features cannot drive the likelihood to infinity; scale the data
+          (e.g. ``StandardScaler``) so that 1e-3 is small next to its variance.
+        - ``"bernoulli"``: Bernoulli(sigmoid(logits(z))), the paper's MNIST model.
+          X must lie in [0, 1] (binary data, or intensities).
+
+    beta : float, default=1.0
+        Weight of the KL term (beta = 1 is the ELBO; beta != 1 is a beta-VAE).
+
+    n_mc_samples : int, default=1
+        Monte-Carlo draws L of z per row and step. 1 is the paper's choice with
+        batches of 100: the batch already averages the noise.
+
+    batch_size : int, default=100
+        Rows per gradient step (the paper's and the seed's 100); clipped to the
+        number of training rows.
+
+    learning_rate_init : float, default=1e-3
+        Step size. 1e-3 is Adam's usual value and stable on standardised data; the
+        seed used 0.01, the paper's Adagrad runs used 0.01-0.1.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the data), as in ``MLPRegressor``.
+
+    optimizer : {"adam", "adagrad"}, default="adam"
+        ``torch.optim.Adam`` (default: robust across scales), or
+        ``torch.optim.Adagrad`` as in the paper.
+
+    alpha : float, default=1e-4
+        L2 penalty on the weights (not the biases), applied as the optimizer's weight
+        decay; ``MLPRegressor``'s default.
+
+    shuffle : bool, default=True
+        Whether to reshuffle the rows every epoch.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the rows, stop when their
+        ELBO stops improving, and keep the weights of the best epoch.
+
+    validation_fraction : float, default=0.1
+        Share of the rows held out when ``early_stopping=True``.
+
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before training stops.
+
+    tol : float, default=1e-4
+        Smallest improvement, in nats per row, that counts. Convergence is judged on
+        a deterministic objective: the negative ELBO of the validation rows (with
+        ``early_stopping``) or of up to 5000 training rows, each with one draw of
+        eps held fixed for the whole fit. Monte-Carlo noise therefore neither stops
+        training early nor keeps it running; only the weights move that number.
+
+    warm_start : bool, default=False
+        Whether ``fit`` continues from the previous solution (weights, optimizer
+        state and curves) instead of starting afresh.
+
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where to train and infer. ``"auto"`` uses a GPU when torch sees one. The
+        fitted ``module_`` always lives on the CPU, so models pickle anywhere.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, the validation split and the draws
+        of eps, through private torch generators; torch's and numpy's global random
+        states are never touched. An int makes fits reproducible on the CPU.
+
+    verbose : int, default=0
+        If positive, print one line per epoch: loss, its KL part, validation ELBO
+        and seconds.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained VAE (float32, on the CPU), with ``encode`` and ``decode``.
+
+    optimizer_ : torch.optim.Optimizer
+        The optimizer, with its state, used by ``partial_fit`` and ``warm_start``.
+
+    loss_curve_ : list of float
+        Training loss per epoch: -E_q[log p(x|z)] + beta * KL, the mean over rows
+        of the minibatch estimates, in nats (the negative ELBO when beta = 1).
+
+    reconstruction_curve_ : list of float
+        The -E_q[log p(x|z)] part of ``loss_curve_`` per epoch.
+
+    kl_curve_ : list of float
+        The KL(q(z|x) || p(z)) part of ``loss_curve_`` per epoch (before beta).
+
+    validation_scores_ : list of float or None
+        Validation ELBO per epoch (higher is better) with ``early_stopping``, else
+        None.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``; its weights are the ones kept.
+
+    n_iter_ : int
+        Epochs run, over all calls to ``fit`` (with ``warm_start``) and
+        ``partial_fit``.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when X has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : Linear counterpart; a VAE with ``activation=
+        "identity"`` and Gaussian decoder is a probabilistic PCA.
+    sklearn.neural_network.MLPRegressor : Where the training parameters' names
+        come from.
+
+    References
+    ----------
+    D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014,
+    arXiv:1312.6114.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skvae import VAETransformer
+    >>> X = StandardScaler().fit_transform(load_digits().data)
+    >>> vae = VAETransformer(latent_dim=2, max_iter=5, random_state=0).fit(X)
+    >>> vae.transform(X).shape
+    (1797, 2)
+    >>> vae.inverse_transform(vae.transform(X[:3])).shape
+    (3, 64)
+    >>> vae.sample(4, random_state=0).shape
+    (4, 64)
+    """
+
+    _parameter_constraints: dict = {
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "likelihood": [StrOptions(set(LIKELIHOODS))],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        latent_dim=2,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="tanh",
+        likelihood="gaussian",
+        beta=1.0,
+        n_mc_samples=1,
+        batch_size=100,
+        learning_rate_init=1e-3,
+        max_iter=200,
+        optimizer="adam",
+        alpha=1e-4,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.latent_dim = latent_dim
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.beta = beta
+        self.n_mc_samples = n_mc_samples
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.optimizer = optimizer
+        self.alpha = alpha
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the VAE to X by maximising the ELBO.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, dense, float64 or float32 (other numeric types are cast
+            to float64). Trained in float32; see the README for why.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : VAETransformer
+            The fitted estimator.
+        """
+        fresh = not (self.warm_start and hasattr(self, "module_"))
+        X = self._validate_training_data(X, reset=fresh)
+        device = resolve_device(self.device)
+        n_samples = X.shape[0]
+        n_val = int(np.ceil(self.validation_fraction * n_samples))
+        if self.early_stopping and n_samples - n_val < 1:
+            raise ValueError(
+                "early_stopping=True needs at least 2 samples (one to train on, one "
+                f"to validate on); got n_samples={n_samples}."
+            )
+        if fresh:
+            self._initialize(X)
+        else:
+            self._check_warm_start()
+        if self.early_stopping and self.validation_scores_ is None:
+            self.validation_scores_ = []
+
+        generator = self._training_generator(device)
+        X_t = to_tensor(X, torch.float32, device)
+        order = torch.randperm(n_samples, generator=generator, device=device)
+        if self.early_stopping:
+            X_monitor, X_train = X_t[order[:n_val]], X_t[order[n_val:]]
+        else:
+            X_monitor, X_train = X_t[order[:_MAX_MONITOR_ROWS]], X_t
+        eps_monitor = torch.randn(
+            (len(X_monitor), self.latent_dim), generator=generator, device=device
+        )
+        stop_rule = StopRule(tol=self.tol, patience=self.n_iter_no_change)
+        outcome = self._train(
+            X_train, generator, device, self.max_iter, X_monitor, eps_monitor, stop_rule
+        )
+        if self.early_stopping and stop_rule.best_weights is not None:
+            self.best_validation_score_ = -stop_rule.best
+        if not (outcome.converged or outcome.diverged or outcome.interrupted):
+            watched = "validation ELBO" if self.early_stopping else "training ELBO"
+            warnings.warn(
+                f"VAETransformer stopped at max_iter={self.max_iter} epochs while the "
+                f"{watched} was still improving by more than tol={self.tol} within "
+                f"n_iter_no_change={self.n_iter_no_change} epochs. Increase max_iter "
+                "to train longer.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one epoch of minibatch steps over X, keeping the optimizer's state.
+
+        The first call initialises the model. No rows are held out and no stopping
+        rule applies (``early_stopping`` and ``max_iter`` are ignored).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : VAETransformer
+            The updated estimator.
+        """
+        first = not hasattr(self, "module_")
+        X = self._validate_training_data(X, reset=first)
+        device = resolve_device(self.device)
+        if first:
+            self._initialize(X)
+        generator = self._training_generator(device)
+        X_t = to_tensor(X, torch.float32, device)
+        self._train(X_t, generator, device, 1)
+        return self
+
+    def _validate_training_data(self, X, reset):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        self._check_support(X, LIKELIHOODS[self.likelihood]())
+        return X
+
+    def _check_support(self, X, likelihood):
+        error = likelihood.support_error(float(X.min()), float(X.max()))
+        if error is not None:
+            raise ValueError(error)
+
+    def _config(self, n_features):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive int or a sequence of positive "
+                f"ints; got {self.hidden_layer_sizes!r}."
+            )
+        return VAEConfig(
+            n_features=n_features,
+            latent_dim=self.latent_dim,
+            hidden_layer_sizes=tuple(int(s) for s in sizes),
+            activation=self.activation,
+            likelihood=self.likelihood,
+        )
+
+    def _initialize(self, X):
+        config = self._config(X.shape[1])
+        init_seed, self._seed = check_random_state(self.random_state).randint(
+            _SEED_MAX, size=2
+        )
+        self.module_ = build_vae(config, make_generator(init_seed, torch.device("cpu")))
+        self.optimizer_ = make_optimizer(
+            self.module_, self.optimizer, self.learning_rate_init, self.alpha
+        )
+        self._rng_state = None
+        self._fit_dtype = X.dtype
+        self.loss_curve_ = []
+        self.reconstruction_curve_ = []
+        self.kl_curve_ = []
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = None
+        self.n_iter_ = 0
+
+    def _check_warm_start(self):
+        config = self._config(self.n_features_in_)
+        if config != self.module_.config or not isinstance(
+            self.optimizer_, OPTIMIZERS[self.optimizer]
+        ):
+            raise ValueError(
+                "warm_start=True continues the fitted model, so latent_dim, "
+                "hidden_layer_sizes, activation, likelihood and optimizer must stay "
+                f"as they were ({self.module_.config}, optimizer="
+                f"{type(self.optimizer_).__name__}); set warm_start=False to refit."
+            )
+        for group in self.optimizer_.param_groups:
+            group["lr"] = self.learning_rate_init
+            if group["weight_decay"]:
+                group["weight_decay"] = self.alpha
+
+    def _training_generator(self, device):
+        generator = torch.Generator(device=device)
+        if self._rng_state is not None and self._rng_state[0] == device.type:
+            return generator.set_state(self._rng_state[1])
+        # First epoch, or the device changed: a generator's state is device-specific.
+        return generator.manual_seed(int(self._seed) + self.n_iter_)
+
+    def _train(
+        self,
+        X_train,
+        generator,
+        device,
+        max_epochs,
+        X_monitor=None,
+        eps_monitor=None,
+        stop_rule=None,
+    ):
+        history = History(
+            loss=self.loss_curve_,
+            reconstruction=self.reconstruction_curve_,
+            kl=self.kl_curve_,
+            validation=self.validation_scores_,
+        )
+        epoch_kwargs = dict(
+            batch_size=min(self.batch_size, len(X_train)),
+            beta=self.beta,
+            n_mc_samples=self.n_mc_samples,
+            shuffle=self.shuffle,
+            generator=generator,
+        )
+        self.module_.to(device)
+        move_optimizer_state(self.optimizer_)
+        try:
+            outcome = train(
+                self.module_,
+                self.optimizer_,
+                X_train,
+                X_monitor,
+                eps_monitor,
+                max_epochs=max_epochs,
+                stop_rule=stop_rule,
+                early_stopping=self.early_stopping and stop_rule is not None,
+                history=history,
+                epoch_kwargs=epoch_kwargs,
+                log=print if self.verbose else None,
+                first_epoch=self.n_iter_ + 1,
+            )
+        finally:
+            self.module_.to("cpu")
+            move_optimizer_state(self.optimizer_)
+        self.n_iter_ += outcome.epochs
+        self._rng_state = (device.type, generator.get_state())
+        if outcome.interrupted:
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+        if outcome.diverged:
+            warnings.warn(
+                f"The training loss became NaN or infinite in epoch {self.n_iter_ + 1};"
+                " training stopped and the weights of the last finite epoch were "
+                f"kept. Lower learning_rate_init (now {self.learning_rate_init}) or "
+                "scale X (e.g. with StandardScaler).",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        return outcome
+
+    # ---------------------------------------------------------------- inference
+
+    def _inference_module(self, np_dtype, device=None):
+        """The fitted module in ``np_dtype`` on the inference device."""
+        if device is None:
+            use_gpu = self.device != "cpu" and torch.cuda.is_available()
+            device = torch.device("cuda" if use_gpu else "cpu")
+        dtype = _TORCH_DTYPES[np.dtype(np_dtype)]
+        return module_for_inference(self.module_, dtype, device), dtype, device
+
+    def transform(self, X):
+        """Return the latent means E_q[z | x], in X's float dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+            Means of q(z | x). Computed in batches, in X's dtype, so each row's
+            result does not depend on the other rows.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        module, dtype, device = self._inference_module(X.dtype)
+        X_t = to_tensor(X, dtype, device)
+        return to_numpy(batched(lambda xb: module.encode(xb)[0], X_t))
+
+    def inverse_transform(self, Z):
+        """Decode latent points to the decoder's mean E[x | z], in Z's float dtype.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, latent_dim)
+            Points in the latent space, e.g. the output of ``transform``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Decoder means (with ``likelihood="bernoulli"``: probabilities).
+        """
+        check_is_fitted(self)
+        Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
+        latent_dim = self.module_.config.latent_dim
+        if Z.shape[1] != latent_dim:
+            raise ValueError(
+                f"Z has {Z.shape[1]} columns, but {type(self).__name__} was fitted "
+                f"with latent_dim={latent_dim}."
+            )
+        module, dtype, device = self._inference_module(Z.dtype)
+        Z_t = to_tensor(Z, dtype, device)
+        return to_numpy(batched(module.decode_mean, Z_t))
+
+    def sample(self, n_samples=1, random_state=None, *, observation_noise=False):
+        """Draw z ~ N(0, I) from the prior and decode it to the input space.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; an int gives the same samples on every call. Only a
+            private torch generator is used.
+
+        observation_noise : bool, default=False
+            If False, return the decoder means E[x | z] (smooth images, Bernoulli
+            probabilities). If True, also draw x ~ p(x | z): the Gaussian's noise
+            with its learned variance, or 0/1 values for Bernoulli.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Samples, in the dtype of the data the model was fitted on.
+        """
+        check_is_fitted(self)
+        check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        seed = check_random_state(random_state).randint(_SEED_MAX)
+        # Drawn on the CPU, so an int random_state gives the same samples anywhere.
+        cpu = torch.device("cpu")
+        module, dtype, _ = self._inference_module(self._fit_dtype, cpu)
+        generator = make_generator(seed, cpu)
+        z = torch.randn(
+            (n_samples, module.config.latent_dim), generator=generator, dtype=dtype
+        )
+
+        def decode(zb):
+            heads = module.decode(zb)
+            if observation_noise:
+                return module.likelihood.sample(heads, generator)
+            return module.likelihood.mean(heads)
+
+        return to_numpy(batched(decode, z))
+
+    # ------------------------------------------------------------------ scoring
+
+    def _scoring_setup(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        self._check_support(X, self.module_.likelihood)
+        module, dtype, device = self._inference_module(X.dtype)
+        return module, to_tensor(X, dtype, device), dtype, device
+
+    def _fixed_eps(self, n_draws, dtype, device):
+        latent_dim = self.module_.config.latent_dim
+        eps = standard_normal_draws(n_draws, latent_dim, _SCORE_SEED, dtype)
+        return eps.to(device).unsqueeze(1)  # (n_draws, 1, latent_dim): shared by rows
+
+    def score_samples(self, X):
+        """Return the ELBO of each row, in nats (higher is better).
+
+        The expectation over q(z | x) uses 128 quasi-random draws, the same for
+        every row and every call, and the KL in closed form; so each row's value is
+        deterministic and independent of the other rows. ``beta`` is not applied:
+        this is the ELBO, a lower bound on log p(x).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            ELBO per row, in X's float dtype.
+        """
+        module, X_t, dtype, device = self._scoring_setup(X)
+        eps = self._fixed_eps(_N_SCORE_DRAWS, dtype, device)
+
+        def row_elbo(xb):
+            log_px, kl = elbo(module, xb, eps)
+            return log_px - kl
+
+        return to_numpy(batched(row_elbo, X_t, self._score_batch(len(eps))))
+
+    def score(self, X, y=None):
+        """Return the mean ELBO of X's rows, in nats (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        score : float
+            Mean of :meth:`score_samples`; what ``GridSearchCV`` maximises when no
+            scorer is given.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def log_marginal_likelihood(self, X, n_samples=1000):
+        """Estimate log p(x) per row by importance sampling from q(z | x).
+
+        The estimate log (1/K) sum_k p(x, z_k) / q(z_k | x) is the IWAE bound of
+        Burda et al. (2016): at least the ELBO in expectation, and tighter as K
+        grows. The K draws are quasi-random, fixed, and shared by every row, so
+        values are deterministic and row-independent. Cost grows linearly in K.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        n_samples : int, default=1000
+            Number K of importance samples per row.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+            Estimated log p(x) per row, in nats, in X's float dtype.
+        """
+        check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        module, X_t, dtype, device = self._scoring_setup(X)
+        eps = self._fixed_eps(n_samples, dtype, device)
+
+        def row_log_px(xb):
+            return importance_log_likelihood(module, xb, eps)
+
+        return to_numpy(batched(row_log_px, X_t, self._score_batch(n_samples)))
+
+    def _score_batch(self, n_draws):
+        """Rows per batch so that a batch decodes at most _SCORE_CHUNK points."""
+        return max(1, _SCORE_CHUNK // n_draws)
+
+    # ------------------------------------------------------- scikit-learn hooks
+
+    @property
+    def _n_features_out(self):
+        return self.module_.config.latent_dim
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.positive_only = self.likelihood == "bernoulli"
+        return tags

@@ -1,0 +1,128 @@
+"""Decoder distributions p(x | z), chosen by name.
+
+Each likelihood turns the decoder's output heads into a distribution over x. Adding one
+is one class here and one word in the estimator's parameter constraints.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+#: Smallest variance the Gaussian decoder can express. Without a floor, a feature that
+#: is constant in the data (MNIST's all-zero border pixels) lets the decoder shrink its
+#: variance without bound: log p(x|z) -> +inf and the loss -> NaN. With the floor, each
+#: such feature contributes at most -0.5 * log(2 * pi * 1e-3) = 2.53 nats.
+GAUSSIAN_MIN_VARIANCE = 1e-3
+
+
+class Likelihood(ABC):
+    """A factorised distribution p(x | z) over the features of x."""
+
+    #: Name used by ``VAETransformer(likelihood=...)``.
+    name: str
+    #: How many outputs per feature the decoder produces (its heads).
+    n_heads: int
+
+    @abstractmethod
+    def log_prob(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
+        """Return log p(x | z) summed over features, broadcasting x against heads."""
+
+    @abstractmethod
+    def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
+        """Return E[x | z]."""
+
+    @abstractmethod
+    def sample(self, heads: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
+        """Draw x ~ p(x | z)."""
+
+    def support_error(self, x_min: float, x_max: float) -> str | None:
+        """Return why data in [x_min, x_max] is outside the support, or None."""
+        return None
+
+
+class Gaussian(Likelihood):
+    """N(x; mu(z), diag sigma^2(z)), both functions of z (the seed's decoder).
+
+    The log-variance head is floored smoothly at ``log(GAUSSIAN_MIN_VARIANCE)``:
+    ``log_var = floor + softplus(raw - floor)``, which is ``raw`` well above the floor
+    and keeps a gradient near it (a hard clamp would not).
+    """
+
+    name = "gaussian"
+    n_heads = 2
+
+    def __init__(self, min_variance: float = GAUSSIAN_MIN_VARIANCE) -> None:
+        self.min_log_var = math.log(min_variance)
+
+    def log_var(self, raw: Tensor) -> Tensor:
+        return self.min_log_var + F.softplus(raw - self.min_log_var)
+
+    def log_prob(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
+        mean, raw = heads
+        log_var = self.log_var(raw)
+        sq = (x - mean).square() * torch.exp(-log_var)
+        return -0.5 * (_LOG_2PI + log_var + sq).sum(-1)
+
+    def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
+        return heads[0]
+
+    def sample(self, heads: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
+        mean, raw = heads
+        noise = torch.randn(
+            mean.shape, generator=generator, dtype=mean.dtype, device=mean.device
+        )
+        return mean + torch.exp(0.5 * self.log_var(raw)) * noise
+
+
+class Bernoulli(Likelihood):
+    """Bernoulli(x; sigmoid(logits(z))), the paper's MNIST decoder.
+
+    ``log p = x * logits - softplus(logits)`` is the log-sigmoid form that
+    ``binary_cross_entropy_with_logits`` uses: stable for any logit, and it accepts
+    intensities in [0, 1] as well as binary x.
+    """
+
+    name = "bernoulli"
+    n_heads = 1
+
+    def log_prob(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
+        (logits,) = heads
+        return (x * logits - F.softplus(logits)).sum(-1)
+
+    def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
+        return torch.sigmoid(heads[0])
+
+    def sample(self, heads: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
+        return torch.bernoulli(self.mean(heads), generator=generator)
+
+    def support_error(self, x_min: float, x_max: float) -> str | None:
+        if x_min >= 0.0 and x_max <= 1.0:
+            return None
+        prefix = "Negative values in data: " if x_min < 0.0 else ""
+        return (
+            f"{prefix}likelihood='bernoulli' needs X in [0, 1], but X has values in "
+            f"[{x_min:.6g}, {x_max:.6g}]. Scale X into [0, 1] (e.g. MinMaxScaler, or "
+            "divide pixel intensities by 255) or use likelihood='gaussian'."
+        )
+
+
+LIKELIHOODS: dict[str, type[Likelihood]] = {
+    cls.name: cls for cls in (Gaussian, Bernoulli)
+}
+
+
+def get_likelihood(name: str) -> Likelihood:
+    """Return the likelihood called ``name``."""
+    try:
+        return LIKELIHOODS[name]()
+    except KeyError:
+        raise ValueError(
+            f"Unknown likelihood {name!r}; choose from {sorted(LIKELIHOODS)}."
+        ) from None
