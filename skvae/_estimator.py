@@ -126,9 +126,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     shuffle : bool, default=True
         Whether to reshuffle the rows every epoch.
 
-    early_stopping : bool, default=False
+    early_stopping : bool, default=True
         Whether to hold out ``validation_fraction`` of the rows, stop when their
-        ELBO stops improving, and keep the weights of the best epoch.
+        ELBO stops improving, and keep the weights of the best epoch. On by default
+        (unlike ``MLPRegressor``): a Gaussian decoder with a learned variance
+        overfits small data by shrinking its variance on the training rows. On
+        standardised digits, 200 epochs without it reach a held-out ELBO of -65.9
+        nats against -35.1 with it, in half the epochs (``benchmarks/digits.py``).
 
     validation_fraction : float, default=0.1
         Share of the rows held out when ``early_stopping=True``.
@@ -263,7 +267,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         optimizer="adam",
         alpha=1e-4,
         shuffle=True,
-        early_stopping=False,
+        early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,

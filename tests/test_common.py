@@ -12,7 +12,7 @@ ESTIMATORS = [
         activation="relu",
         n_mc_samples=3,
         beta=0.5,
-        early_stopping=True,
+        early_stopping=False,
         optimizer="adagrad",
         learning_rate_init=0.01,
     ),

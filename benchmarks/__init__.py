@@ -1,0 +1,1 @@
+"""Scripts that reproduce and measure skvae: ``python -m benchmarks.NAME``."""

@@ -1,0 +1,535 @@
+"""Behaviour of VAETransformer that scikit-learn's checks do not pin down."""
+
+import copy
+import io
+import pickle
+import re
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+import skvae._training
+from skvae import VAETransformer
+
+X_DIGITS = StandardScaler().fit_transform(load_digits().data[:300])
+X_UNIT = load_digits().data[:300] / 16.0  # intensities in [0, 1]
+FAST = dict(hidden_layer_sizes=(32,), max_iter=15, early_stopping=False, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def vae():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return VAETransformer(**FAST).fit(X_DIGITS)
+
+
+@pytest.fixture(scope="module")
+def bernoulli_vae():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return VAETransformer(likelihood="bernoulli", **FAST).fit(X_UNIT)
+
+
+def fit_quietly(estimator, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X)
+
+
+# ------------------------------------------------------------ parameters and input
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"latent_dim": 0},
+        {"latent_dim": 1.5},
+        {"hidden_layer_sizes": "wide"},
+        {"activation": "gelu"},
+        {"likelihood": "poisson"},
+        {"beta": -1.0},
+        {"n_mc_samples": 0},
+        {"batch_size": 0},
+        {"learning_rate_init": 0.0},
+        {"max_iter": 0},
+        {"optimizer": "sgd"},
+        {"alpha": -0.1},
+        {"shuffle": "yes"},
+        {"early_stopping": 1.0},
+        {"validation_fraction": 1.0},
+        {"n_iter_no_change": 0},
+        {"tol": -1.0},
+        {"warm_start": None},
+        {"device": "tpu"},
+        {"random_state": "seed"},
+        {"verbose": -1},
+    ],
+)
+def test_invalid_parameter_raises_before_training(params, monkeypatch):
+    calls = []
+    monkeypatch.setattr(skvae._training, "train_epoch", lambda *a, **k: calls.append(1))
+    name = next(iter(params))
+    with pytest.raises(InvalidParameterError, match=name):
+        VAETransformer(**params).fit(X_DIGITS)
+    assert calls == []
+
+
+@pytest.mark.parametrize("sizes", [(0,), (10, -1), (2.5,)])
+def test_bad_hidden_layer_sizes(sizes):
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        VAETransformer(hidden_layer_sizes=sizes).fit(X_DIGITS)
+
+
+def _with(value):
+    X = X_DIGITS[:20].copy()
+    X[3, 2] = value
+    return X
+
+
+@pytest.mark.parametrize(
+    "X, error, message",
+    [
+        (_with(np.nan), ValueError, "NaN"),
+        (_with(np.inf), ValueError, "infinity"),
+        (X_DIGITS[:20] + 1j, ValueError, "Complex data not supported"),
+        (np.array([["a", "b"], ["c", "d"]], dtype=object), ValueError, "convert"),
+        (sp.csr_matrix(X_DIGITS[:20]), TypeError, "dense data is required"),
+        (np.empty((0, 4)), ValueError, "0 sample"),
+        (np.empty((5, 0)), ValueError, "0 feature"),
+        (X_DIGITS[:, 0], ValueError, "2D array"),
+    ],
+)
+def test_bad_input_is_refused_with_a_named_reason(X, error, message):
+    with pytest.raises(error, match=message):
+        VAETransformer(**FAST).fit(X)
+
+
+@pytest.mark.parametrize("shift, found", [(-0.5, r"\[-0.5, 0.5\]"), (1.0, r"\[1, 2\]")])
+def test_bernoulli_refuses_data_outside_unit_interval(shift, found):
+    X = np.tile([[0.0, 1.0]], (5, 1)) + shift
+    with pytest.raises(ValueError, match=f"needs X in \\[0, 1\\].*{found}"):
+        VAETransformer(likelihood="bernoulli").fit(X)
+
+
+def test_bernoulli_scores_refuse_data_outside_unit_interval(bernoulli_vae):
+    with pytest.raises(ValueError, match="needs X in"):
+        bernoulli_vae.score_samples(X_UNIT * 16)
+
+
+@pytest.mark.parametrize(
+    "method, args",
+    [
+        ("transform", (X_DIGITS,)),
+        ("inverse_transform", (np.zeros((2, 2)),)),
+        ("sample", ()),
+        ("score_samples", (X_DIGITS,)),
+        ("score", (X_DIGITS,)),
+        ("log_marginal_likelihood", (X_DIGITS,)),
+        ("get_feature_names_out", ()),
+    ],
+)
+def test_unfitted_use_raises_not_fitted(method, args):
+    with pytest.raises(NotFittedError):
+        getattr(VAETransformer(), method)(*args)
+
+
+@pytest.mark.parametrize(
+    "method", ["transform", "score_samples", "log_marginal_likelihood", "partial_fit"]
+)
+def test_wrong_feature_count_is_refused(vae, method):
+    with pytest.raises(ValueError, match="X has 5 features, but VAETransformer"):
+        getattr(vae, method)(X_DIGITS[:, :5])
+
+
+def test_inverse_transform_checks_latent_columns(vae):
+    with pytest.raises(ValueError, match=r"Z has 3 columns.*latent_dim=2"):
+        vae.inverse_transform(np.zeros((4, 3)))
+
+
+def test_early_stopping_needs_two_samples():
+    with pytest.raises(ValueError, match="n_samples=1"):
+        VAETransformer(early_stopping=True).fit(X_DIGITS[:1])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_refused_early():
+    with pytest.raises(ValueError, match=r"cuda\.is_available"):
+        VAETransformer(device="cuda").fit(X_DIGITS)
+
+
+# ---------------------------------------------------------------- what it returns
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outputs_follow_input_dtype(vae, dtype):
+    Z = vae.transform(X_DIGITS.astype(dtype))
+    assert Z.shape == (len(X_DIGITS), 2) and Z.dtype == dtype
+    X_hat = vae.inverse_transform(Z)
+    assert X_hat.shape == X_DIGITS.shape and X_hat.dtype == dtype
+    assert vae.score_samples(X_DIGITS.astype(dtype)).dtype == dtype
+
+
+def test_float32_and_float64_inference_agree(vae):
+    Z64 = vae.transform(X_DIGITS)
+    Z32 = vae.transform(X_DIGITS.astype(np.float32))
+    np.testing.assert_allclose(Z32, Z64, rtol=1e-4, atol=1e-5)
+
+
+def test_transform_is_the_encoder_mean_whatever_the_batch(vae):
+    module = copy.deepcopy(vae.module_).double()
+    with torch.no_grad():
+        mu, _ = module.encode(torch.from_numpy(X_DIGITS))
+    Z = vae.transform(X_DIGITS)
+    np.testing.assert_allclose(Z, mu.numpy(), rtol=1e-12, atol=1e-12)
+    Z_rows = np.vstack([vae.transform(X_DIGITS[i : i + 1]) for i in range(0, 300, 37)])
+    # float64 sums differ between batch sizes only in the last bits.
+    np.testing.assert_allclose(Z_rows, Z[::37], rtol=1e-12, atol=1e-14)
+
+
+def test_reconstruction_beats_the_mean(vae):
+    # A trained decoder reconstructs better than predicting the column means.
+    X_hat = vae.inverse_transform(vae.transform(X_DIGITS))
+    assert np.mean((X_hat - X_DIGITS) ** 2) < np.mean(X_DIGITS.var(axis=0))
+
+
+def test_sample_shape_dtype_and_repeatability(vae):
+    a = vae.sample(7, random_state=3)
+    assert a.shape == (7, X_DIGITS.shape[1]) and a.dtype == np.float64
+    np.testing.assert_array_equal(a, vae.sample(7, random_state=3))
+    assert not np.array_equal(a, vae.sample(7, random_state=4))
+    noisy = vae.sample(7, random_state=3, observation_noise=True)
+    assert noisy.shape == a.shape and not np.array_equal(noisy, a)
+
+
+def test_sample_means_are_decoded_prior_draws(vae):
+    # The means are inverse_transform of z ~ N(0, I): their spread is that of the
+    # decoder over the prior, and noisy draws scatter around them.
+    means = vae.sample(2000, random_state=0)
+    noisy = vae.sample(2000, random_state=0, observation_noise=True)
+    assert np.abs((noisy - means).mean(axis=0)).max() < 0.3
+    assert (noisy - means).var() > 0
+
+
+def test_sample_dtype_is_the_fit_dtype():
+    vae32 = fit_quietly(
+        VAETransformer(**{**FAST, "max_iter": 1}), X_DIGITS.astype(np.float32)
+    )
+    assert vae32.sample(3, random_state=0).dtype == np.float32
+
+
+def test_bernoulli_means_are_probabilities_and_draws_are_binary(bernoulli_vae):
+    means = bernoulli_vae.sample(50, random_state=0)
+    draws = bernoulli_vae.sample(50, random_state=0, observation_noise=True)
+    assert means.min() >= 0 and means.max() <= 1
+    assert set(np.unique(draws)) <= {0.0, 1.0}
+    rec = bernoulli_vae.inverse_transform(bernoulli_vae.transform(X_UNIT))
+    assert rec.min() >= 0 and rec.max() <= 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_sample_validates_n_samples(vae, bad):
+    with pytest.raises((ValueError, TypeError), match="n_samples"):
+        vae.sample(bad)
+
+
+# -------------------------------------------------------------------- scores
+
+
+def test_score_samples_is_deterministic_and_row_independent(vae):
+    s = vae.score_samples(X_DIGITS)
+    np.testing.assert_array_equal(s, vae.score_samples(X_DIGITS))
+    perm = np.random.default_rng(0).permutation(len(X_DIGITS))
+    np.testing.assert_allclose(vae.score_samples(X_DIGITS[perm]), s[perm], rtol=1e-12)
+    np.testing.assert_allclose(vae.score_samples(X_DIGITS[5:6]), s[5:6], rtol=1e-12)
+    assert vae.score(X_DIGITS) == pytest.approx(s.mean(), rel=1e-12)
+    assert isinstance(vae.score(X_DIGITS), float)
+
+
+def test_scoring_does_not_change_the_estimator(vae):
+    before = dict(vars(vae))
+    weights = [p.clone() for p in vae.module_.parameters()]
+    vae.score_samples(X_DIGITS)
+    vae.log_marginal_likelihood(X_DIGITS[:10], n_samples=16)
+    vae.sample(3)
+    assert vars(vae) == before
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(weights, vae.module_.parameters(), strict=True)
+    )
+
+
+def test_elbo_is_a_tight_estimate(vae):
+    # 128 shared quasi-random draws: the estimate agrees with a 20000-draw
+    # pseudo-random Monte-Carlo ELBO to well under a nat per row.
+    module = copy.deepcopy(vae.module_).double()
+    X = torch.from_numpy(X_DIGITS[:20])
+    g = torch.Generator().manual_seed(1)
+    eps = torch.randn((20000, 20, 2), generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        log_px, kl = skvae._model.elbo(module, X, eps)
+    np.testing.assert_allclose(vae.score_samples(X_DIGITS[:20]), log_px - kl, atol=0.3)
+
+
+@pytest.mark.parametrize("fixture", ["vae", "bernoulli_vae"])
+def test_importance_sampling_bounds_the_elbo_and_tightens(fixture, request):
+    est = request.getfixturevalue(fixture)
+    X = X_DIGITS if fixture == "vae" else X_UNIT
+    X = X[:60]
+    elbo = est.score_samples(X)
+    ll = {k: est.log_marginal_likelihood(X, n_samples=k) for k in (1, 64, 1024)}
+    # Tighter as K grows (in expectation; with K = 1 it is a one-draw ELBO), and
+    # above the ELBO for every row once K is large.
+    assert ll[1].mean() < ll[1024].mean()
+    assert np.all(ll[1024] >= elbo)
+    np.testing.assert_array_equal(ll[64], est.log_marginal_likelihood(X, n_samples=64))
+    np.testing.assert_allclose(
+        est.log_marginal_likelihood(X[::-1], n_samples=64), ll[64][::-1], rtol=1e-12
+    )
+
+
+# -------------------------------------------------------------- reproducibility
+
+
+def test_same_random_state_gives_bit_identical_fits():
+    a = fit_quietly(VAETransformer(**FAST), X_DIGITS)
+    b = fit_quietly(VAETransformer(**FAST), X_DIGITS)
+    np.testing.assert_array_equal(a.transform(X_DIGITS), b.transform(X_DIGITS))
+    assert a.loss_curve_ == b.loss_curve_
+    c = fit_quietly(VAETransformer(**{**FAST, "random_state": 1}), X_DIGITS)
+    assert not np.array_equal(a.transform(X_DIGITS), c.transform(X_DIGITS))
+
+
+def test_global_random_state_and_settings_are_untouched(vae):
+    np_state = np.random.get_state()  # noqa: NPY002
+    torch_state = torch.random.get_rng_state()
+    threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
+    est = fit_quietly(VAETransformer(**{**FAST, "early_stopping": True}), X_DIGITS)
+    est.partial_fit(X_DIGITS)
+    est.transform(X_DIGITS)
+    est.inverse_transform(np.zeros((3, 2)))
+    est.score_samples(X_DIGITS)
+    est.log_marginal_likelihood(X_DIGITS[:5], n_samples=8)
+    est.sample(5, random_state=0, observation_noise=True)
+    after = np.random.get_state()  # noqa: NPY002
+    assert np.array_equal(np_state[1], after[1]) and np_state[2:] == after[2:]
+    assert torch.equal(torch_state, torch.random.get_rng_state())
+    assert (threads, dtype) == (torch.get_num_threads(), torch.get_default_dtype())
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_round_trips_give_identical_outputs(vae, dump):
+    if dump == "pickle":
+        clone_ = pickle.loads(pickle.dumps(vae))
+    else:
+        buffer = io.BytesIO()
+        joblib.dump(vae, buffer)
+        buffer.seek(0)
+        clone_ = joblib.load(buffer)
+    for method in ("transform", "score_samples"):
+        np.testing.assert_array_equal(
+            getattr(clone_, method)(X_DIGITS), getattr(vae, method)(X_DIGITS)
+        )
+    np.testing.assert_array_equal(
+        clone_.sample(4, random_state=0), vae.sample(4, random_state=0)
+    )
+
+
+def test_fitted_state_lives_on_the_cpu(vae):
+    # What makes a GPU-fitted model unpickle on a CPU-only machine.
+    assert all(p.device.type == "cpu" for p in vae.module_.parameters())
+    for state in vae.optimizer_.state.values():
+        assert all(v.device.type == "cpu" for v in state.values() if torch.is_tensor(v))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_matches_the_cpu_api():
+    gpu = fit_quietly(VAETransformer(**{**FAST, "device": "cuda"}), X_DIGITS)
+    assert all(p.device.type == "cpu" for p in gpu.module_.parameters())
+    for state in gpu.optimizer_.state.values():
+        assert all(v.device.type == "cpu" for v in state.values() if torch.is_tensor(v))
+    restored = pickle.loads(pickle.dumps(gpu))
+    np.testing.assert_array_equal(restored.transform(X_DIGITS), gpu.transform(X_DIGITS))
+    gpu.partial_fit(X_DIGITS)  # continues on the GPU from CPU-held state
+    assert np.isfinite(gpu.transform(X_DIGITS)).all()
+
+
+# ------------------------------------------------------------------- training
+
+
+def test_curves_and_their_parts(vae):
+    assert vae.n_iter_ == len(vae.loss_curve_) == FAST["max_iter"]
+    np.testing.assert_allclose(
+        vae.loss_curve_,
+        np.add(vae.reconstruction_curve_, vae.kl_curve_),
+        rtol=1e-6,
+    )
+    assert vae.loss_curve_[-1] < vae.loss_curve_[0]
+    assert vae.validation_scores_ is None and vae.best_validation_score_ is None
+
+
+def test_beta_weights_the_kl_in_the_loss():
+    est = fit_quietly(VAETransformer(**{**FAST, "beta": 0.25}), X_DIGITS)
+    np.testing.assert_allclose(
+        est.loss_curve_,
+        np.add(est.reconstruction_curve_, 0.25 * np.asarray(est.kl_curve_)),
+        rtol=1e-6,
+    )
+
+
+def test_early_stopping_keeps_the_best_weights():
+    est = VAETransformer(
+        **{**FAST, "max_iter": 300, "early_stopping": True},
+        n_iter_no_change=3,
+        tol=0.05,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est.fit(X_DIGITS)
+    scores = est.validation_scores_
+    assert len(scores) == est.n_iter_ < 300
+    assert est.best_validation_score_ == max(scores)
+    best = int(np.argmax(scores))
+    # Stopped n_iter_no_change epochs after the last improvement by more than tol.
+    assert est.n_iter_ - 1 - best <= 3
+
+
+def test_max_iter_warns_and_convergence_does_not():
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        VAETransformer(**{**FAST, "max_iter": 2}).fit(X_DIGITS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = VAETransformer(**{**FAST, "max_iter": 100}, tol=10.0, n_iter_no_change=2)
+        est.fit(X_DIGITS)
+    assert est.n_iter_ < 100
+
+
+def test_partial_fit_runs_one_epoch_and_keeps_optimizer_state():
+    est = VAETransformer(**FAST)
+    est.partial_fit(X_DIGITS)
+    assert est.n_iter_ == 1 and len(est.loss_curve_) == 1
+    steps = [float(s["step"]) for s in est.optimizer_.state.values()]
+    optimizer = est.optimizer_
+    est.partial_fit(X_DIGITS)
+    assert est.optimizer_ is optimizer and est.n_iter_ == 2
+    n_batches = int(np.ceil(len(X_DIGITS) / est.batch_size))
+    assert [float(s["step"]) for s in est.optimizer_.state.values()] == [
+        s + n_batches for s in steps
+    ]
+
+
+def test_partial_fit_sequence_is_reproducible():
+    runs = []
+    for _ in range(2):
+        est = VAETransformer(**FAST)
+        for _ in range(3):
+            est.partial_fit(X_DIGITS)
+        runs.append(est.transform(X_DIGITS))
+    np.testing.assert_array_equal(*runs)
+
+
+def test_warm_start_continues_and_refuses_a_new_architecture():
+    est = fit_quietly(
+        VAETransformer(**{**FAST, "max_iter": 3}, warm_start=True), X_DIGITS
+    )
+    first = list(est.loss_curve_)
+    fit_quietly(est, X_DIGITS)
+    assert est.n_iter_ == 6 and est.loss_curve_[:3] == first
+    est.set_params(hidden_layer_sizes=(8,))
+    with pytest.raises(ValueError, match="warm_start=True"):
+        est.fit(X_DIGITS)
+    cold = fit_quietly(VAETransformer(**{**FAST, "max_iter": 3}), X_DIGITS)
+    fit_quietly(cold, X_DIGITS)
+    assert cold.n_iter_ == 3
+
+
+def test_divergence_restores_finite_weights_and_says_what_to_change():
+    X = X_DIGITS[:50] * 1e20  # squared errors overflow float32: loss is inf
+    with pytest.warns(ConvergenceWarning, match="learning_rate_init.*StandardScaler"):
+        est = VAETransformer(**FAST).fit(X)
+    assert est.n_iter_ == 0
+    assert all(torch.isfinite(p).all() for p in est.module_.parameters())
+    assert np.isfinite(est.transform(X_DIGITS[:50])).all()
+
+
+def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch):
+    real_epoch = skvae._training.train_epoch
+    calls = []
+
+    def interrupted_on_third_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(skvae._training, "train_epoch", interrupted_on_third_epoch)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est = VAETransformer(**FAST).fit(X_DIGITS)
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2
+    assert np.isfinite(est.transform(X_DIGITS)).all()
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_prints_one_line_per_epoch(capsys, early_stopping):
+    fit_quietly(
+        VAETransformer(
+            **{**FAST, "max_iter": 3, "early_stopping": early_stopping}, verbose=1
+        ),
+        X_DIGITS,
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    pattern = r"Epoch 1: loss = \S+ \(KL \S+\)"
+    pattern += r", validation ELBO = \S+" if early_stopping else ""
+    assert re.match(pattern + r", \d+\.\d+ s$", lines[0])
+
+
+# ------------------------------------------------------------ scikit-learn API
+
+
+def test_feature_names_and_pandas_output(vae):
+    assert list(vae.get_feature_names_out()) == ["vaetransformer0", "vaetransformer1"]
+    df = pd.DataFrame(X_DIGITS, columns=[f"pixel{i}" for i in range(64)])
+    est = fit_quietly(clone(vae).set_output(transform="pandas"), df)
+    out = est.transform(df)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["vaetransformer0", "vaetransformer1"]
+    assert list(est.feature_names_in_) == list(df.columns)
+    np.testing.assert_allclose(out.to_numpy(), est.transform(X_DIGITS))
+    assert isinstance(est.fit_transform(df), pd.DataFrame)
+    with pytest.raises(ValueError, match="feature names"):
+        est.transform(df.rename(columns={"pixel0": "other"}))
+
+
+def test_global_set_output_config(vae):
+    with config_context(transform_output="pandas"):
+        out = vae.transform(X_DIGITS)
+    assert isinstance(out, pd.DataFrame)
+    assert isinstance(vae.transform(X_DIGITS), np.ndarray)
+    with config_context(transform_output="default"):
+        assert isinstance(
+            vae.set_output(transform="default").transform(X_DIGITS), np.ndarray
+        )
+
+
+def test_partial_fit_refuses_a_new_feature_count(vae):
+    est = VAETransformer(**FAST).partial_fit(X_DIGITS)
+    with pytest.raises(ValueError, match="X has 10 features"):
+        est.partial_fit(X_DIGITS[:, :10])
+
+
+def test_init_stores_parameters_unchanged():
+    sizes = [16, 8]
+    est = VAETransformer(hidden_layer_sizes=sizes)
+    assert est.hidden_layer_sizes is sizes
+    assert clone(est).get_params()["hidden_layer_sizes"] == sizes
