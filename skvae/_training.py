@@ -177,32 +177,33 @@ def train(
 
     ``X_monitor`` is the validation set with ``early_stopping`` (its best weights are
     restored at the end), else a fixed subset of the training rows; with no monitor
-    (``partial_fit``), no stopping rule applies. If the loss turns
-    non-finite, the weights of the last finite epoch are restored and the optimizer's
-    state is reset.
-    A ``KeyboardInterrupt`` ends training early with the model intact.
+    (``partial_fit``), no stopping rule applies. An epoch whose loss, weights or
+    monitored loss is non-finite is undone: the weights of the last finite epoch come
+    back and the optimizer's state is reset. A ``KeyboardInterrupt`` ends training
+    with the weights of the last full epoch.
     """
     outcome = Outcome()
+    last_good = parameters_to_vector(model.parameters())
     for epoch in range(first_epoch, first_epoch + max_epochs):
         start = time.perf_counter()
-        last_good = parameters_to_vector(model.parameters())
         try:
             result = train_epoch(model, optimizer, X_train, **epoch_kwargs)
-            monitored = (
-                0.0
-                if X_monitor is None
-                else mean_negative_elbo(model, X_monitor, eps_monitor)
-            )
+            weights = parameters_to_vector(model.parameters())
+            # The last step can break the weights after the loss was computed.
+            finite = result.finite and bool(torch.isfinite(weights).all())
+            monitored = 0.0
+            if finite and X_monitor is not None:
+                monitored = mean_negative_elbo(model, X_monitor, eps_monitor)
         except KeyboardInterrupt:
-            # The epoch stopped part-way: its weights are finite but not a full pass.
             outcome.interrupted = True
             vector_to_parameters(last_good, model.parameters())
             break
-        if not (result.finite and math.isfinite(monitored)):
+        if not (finite and math.isfinite(monitored)):
             vector_to_parameters(last_good, model.parameters())
             optimizer.state.clear()  # its moments hold the non-finite gradients
             outcome.diverged = True
             break
+        last_good = weights
         outcome.epochs += 1
         history.loss.append(result.loss)
         history.reconstruction.append(result.reconstruction)

@@ -12,7 +12,7 @@ ESTIMATORS = [
         activation="relu",
         n_mc_samples=3,
         beta=0.5,
-        early_stopping=False,
+        early_stopping=True,
         optimizer="adagrad",
         learning_rate_init=0.01,
     ),
