@@ -13,7 +13,11 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
@@ -44,6 +48,7 @@ from skvae._training import (
     StopRule,
     make_optimizer,
     move_optimizer_state,
+    set_hyperparameters,
     train,
 )
 
@@ -157,12 +162,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the validation split and the draws
-        of eps, through private torch generators; torch's and numpy's global random
-        states are never touched. An int makes fits reproducible on the CPU.
+        of eps, through private torch generators, so torch's global generator is
+        never used. An int makes fits reproducible on the CPU and leaves numpy's
+        global state alone; None draws one seed from numpy's global generator, as
+        everywhere in scikit-learn.
 
     verbose : int, default=0
-        If positive, print one line per epoch: loss, its KL part, validation ELBO
-        and seconds.
+        If positive, print one line per epoch: loss, its KL part, the validation
+        ELBO (with ``early_stopping``) and seconds.
 
     Attributes
     ----------
@@ -328,9 +335,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"to validate on); got n_samples={n_samples}."
             )
         if fresh:
-            self._initialize(X)
+            self._initialize(X, device)
         else:
             self._check_warm_start()
+            set_hyperparameters(self.optimizer_, self.learning_rate_init, self.alpha)
         if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_ = []
 
@@ -342,14 +350,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         else:
             X_monitor, X_train = X_t[order[:_MAX_MONITOR_ROWS]], X_t
         eps_monitor = torch.randn(
-            (len(X_monitor), self.latent_dim), generator=generator, device=device
+            (len(X_monitor), self.latent_dim),
+            generator=generator,
+            dtype=torch.float32,
+            device=device,
         )
         stop_rule = StopRule(tol=self.tol, patience=self.n_iter_no_change)
         outcome = self._train(
             X_train, generator, device, self.max_iter, X_monitor, eps_monitor, stop_rule
         )
-        if self.early_stopping and stop_rule.best_weights is not None:
-            self.best_validation_score_ = -stop_rule.best
+        if self.early_stopping and outcome.best_elbo is not None:
+            self.best_validation_score_ = outcome.best_elbo
         if not (outcome.converged or outcome.diverged or outcome.interrupted):
             watched = "validation ELBO" if self.early_stopping else "training ELBO"
             warnings.warn(
@@ -386,7 +397,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         X = self._validate_training_data(X, reset=first)
         device = resolve_device(self.device)
         if first:
-            self._initialize(X)
+            self._initialize(X, device)
+        else:
+            set_hyperparameters(self.optimizer_, self.learning_rate_init, self.alpha)
         generator = self._training_generator(device)
         X_t = to_tensor(X, torch.float32, device)
         self._train(X_t, generator, device, 1)
@@ -406,9 +419,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
         if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-            raise ValueError(
-                "hidden_layer_sizes must be a positive int or a sequence of positive "
-                f"ints; got {self.hidden_layer_sizes!r}."
+            raise InvalidParameterError(
+                "The 'hidden_layer_sizes' parameter of VAETransformer must be a "
+                "positive int or a sequence of positive ints. Got "
+                f"{self.hidden_layer_sizes!r} instead."
             )
         return VAEConfig(
             n_features=n_features,
@@ -418,15 +432,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             likelihood=self.likelihood,
         )
 
-    def _initialize(self, X):
+    def _initialize(self, X, device):
         config = self._config(X.shape[1])
         init_seed, self._seed = check_random_state(self.random_state).randint(
             _SEED_MAX, size=2
         )
         self.module_ = build_vae(config, make_generator(init_seed, torch.device("cpu")))
-        self.optimizer_ = make_optimizer(
-            self.module_, self.optimizer, self.learning_rate_init, self.alpha
-        )
+        self.optimizer_ = self._new_optimizer(device)
         self._rng_state = None
         self._fit_dtype = X.dtype
         self.loss_curve_ = []
@@ -435,6 +447,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None
         self.n_iter_ = 0
+
+    def _new_optimizer(self, device):
+        # Fused steps are fastest on the CPU; on CUDA torch's default (foreach) is
+        # fast and avoids fused kernels that older torch versions lack there.
+        return make_optimizer(
+            self.module_,
+            self.optimizer,
+            self.learning_rate_init,
+            self.alpha,
+            fused=device.type == "cpu",
+        )
 
     def _check_warm_start(self):
         config = self._config(self.n_features_in_)
@@ -447,10 +470,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"as they were ({self.module_.config}, optimizer="
                 f"{type(self.optimizer_).__name__}); set warm_start=False to refit."
             )
-        for group in self.optimizer_.param_groups:
-            group["lr"] = self.learning_rate_init
-            if group["weight_decay"]:
-                group["weight_decay"] = self.alpha
 
     def _training_generator(self, device):
         generator = torch.Generator(device=device)
@@ -507,6 +526,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if outcome.interrupted:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
         if outcome.diverged:
+            # Its moments hold the non-finite gradients: start it afresh.
+            self.optimizer_ = self._new_optimizer(device)
             warnings.warn(
                 f"The training loss became NaN or infinite in epoch {self.n_iter_ + 1};"
                 " training stopped and the weights of the last finite epoch were "

@@ -114,7 +114,8 @@ def build_vae(config: VAEConfig, generator: torch.Generator) -> VAE:
     """
     with torch.device("meta"):
         model = VAE(config)
-    model = model.to_empty(device="cpu")
+    # float32 whatever torch's default dtype is.
+    model = model.to_empty(device="cpu").to(torch.float32)
     model.init_weights(generator)
     return model
 

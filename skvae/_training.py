@@ -26,20 +26,35 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 
 
 def make_optimizer(
-    model: VAE, name: str, learning_rate: float, alpha: float
+    model: VAE, name: str, learning_rate: float, alpha: float, fused: bool = False
 ) -> torch.optim.Optimizer:
-    """``name``'s optimizer with an L2 penalty ``alpha`` on weights, not biases."""
+    """``name``'s optimizer with an L2 penalty ``alpha`` on weights, not biases.
+
+    Parameter group 0 holds the weights, group 1 the biases. ``fused`` asks for one
+    fused kernel per step (CPU support arrived in torch 2.4; older versions fall back
+    to the default implementation).
+    """
     weights = [p for p in model.parameters() if p.ndim > 1]
     biases = [p for p in model.parameters() if p.ndim <= 1]
     groups = [
         {"params": weights, "weight_decay": alpha},
         {"params": biases, "weight_decay": 0.0},
     ]
-    try:
-        # One fused kernel per step instead of a Python loop over parameters.
-        return OPTIMIZERS[name](groups, lr=learning_rate, fused=True)
-    except (RuntimeError, TypeError):  # torch too old for fused steps on this device
-        return OPTIMIZERS[name](groups, lr=learning_rate)
+    if fused:
+        try:
+            return OPTIMIZERS[name](groups, lr=learning_rate, fused=True)
+        except (RuntimeError, TypeError):
+            pass
+    return OPTIMIZERS[name](groups, lr=learning_rate)
+
+
+def set_hyperparameters(
+    optimizer: torch.optim.Optimizer, learning_rate: float, alpha: float
+) -> None:
+    """Apply a new step size and weight penalty to an optimizer from make_optimizer."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+    optimizer.param_groups[0]["weight_decay"] = alpha
 
 
 def move_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
@@ -102,20 +117,22 @@ def train_epoch(
     return EpochResult(loss, rec, kl)
 
 
-def mean_negative_elbo(
+def mean_elbo_terms(
     model: VAE, X: Tensor, eps: Tensor, batch_size: int = INFERENCE_BATCH_SIZE
-) -> float:
-    """Mean negative ELBO over ``X`` with one fixed draw ``eps[i]`` per row.
+) -> tuple[float, float]:
+    """Means over ``X`` of -log p(x|z) and KL, with one fixed draw ``eps[i]`` per row.
 
-    Holding the draws fixed makes this a deterministic function of the weights, so
-    epoch-to-epoch changes in it reflect the model, not Monte-Carlo noise.
+    Holding the draws fixed makes both deterministic functions of the weights, so
+    epoch-to-epoch changes in them reflect the model, not Monte-Carlo noise.
     """
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
+    sums = torch.zeros(2, dtype=torch.float64, device=X.device)
     with torch.inference_mode():
         for i in range(0, len(X), batch_size):
             eps_b = eps[i : i + batch_size].unsqueeze(0)  # (1, B, latent_dim)
-            total += negative_elbo(model, X[i : i + batch_size], eps_b)[0].sum()
-    return float(total) / len(X)
+            _, rec, kl = negative_elbo(model, X[i : i + batch_size], eps_b)
+            sums += torch.stack([rec.sum(), kl.sum()])
+    rec, kl = (sums / len(X)).tolist()
+    return rec, kl
 
 
 @dataclass
@@ -153,6 +170,8 @@ class Outcome:
     """How a call to :func:`train` ended."""
 
     epochs: int = 0
+    #: Monitored ELBO at the epoch with the best objective (None without a monitor).
+    best_elbo: float | None = None
     converged: bool = False
     diverged: bool = False
     interrupted: bool = False
@@ -177,11 +196,15 @@ def train(
 
     ``X_monitor`` is the validation set with ``early_stopping`` (its best weights are
     restored at the end), else a fixed subset of the training rows; with no monitor
-    (``partial_fit``), no stopping rule applies. An epoch whose loss, weights or
-    monitored loss is non-finite is undone: the weights of the last finite epoch come
-    back and the optimizer's state is reset. A ``KeyboardInterrupt`` ends training
-    with the weights of the last full epoch.
+    (``partial_fit``), no stopping rule applies. The stopping rule watches the
+    training objective on the monitor rows (reconstruction + beta * KL); the history
+    records their ELBO. An epoch whose loss, weights or monitored loss is non-finite
+    is undone: the weights of the last finite epoch come back, and the caller should
+    rebuild the optimizer, whose state holds the non-finite gradients. A
+    ``KeyboardInterrupt`` ends training with the weights of the last full epoch (of
+    the best epoch, with ``early_stopping``).
     """
+    beta = epoch_kwargs["beta"]
     outcome = Outcome()
     last_good = parameters_to_vector(model.parameters())
     for epoch in range(first_epoch, first_epoch + max_epochs):
@@ -191,16 +214,16 @@ def train(
             weights = parameters_to_vector(model.parameters())
             # The last step can break the weights after the loss was computed.
             finite = result.finite and bool(torch.isfinite(weights).all())
-            monitored = 0.0
+            monitored = elbo = 0.0
             if finite and X_monitor is not None:
-                monitored = mean_negative_elbo(model, X_monitor, eps_monitor)
+                rec, kl = mean_elbo_terms(model, X_monitor, eps_monitor)
+                monitored, elbo = rec + beta * kl, -(rec + kl)
         except KeyboardInterrupt:
             outcome.interrupted = True
             vector_to_parameters(last_good, model.parameters())
             break
         if not (finite and math.isfinite(monitored)):
             vector_to_parameters(last_good, model.parameters())
-            optimizer.state.clear()  # its moments hold the non-finite gradients
             outcome.diverged = True
             break
         last_good = weights
@@ -209,14 +232,16 @@ def train(
         history.reconstruction.append(result.reconstruction)
         history.kl.append(result.kl)
         if early_stopping:
-            history.validation.append(-monitored)
+            history.validation.append(elbo)
         stop = stop_rule is not None and stop_rule.update(
             monitored, model, keep_best=early_stopping
         )
+        if stop_rule is not None and stop_rule.best == monitored:
+            outcome.best_elbo = elbo
         if log is not None:
             line = f"Epoch {epoch}: loss = {result.loss:.6g} (KL {result.kl:.4g})"
             if early_stopping:
-                line += f", validation ELBO = {-monitored:.6g}"
+                line += f", validation ELBO = {elbo:.6g}"
             log(f"{line}, {time.perf_counter() - start:.2f} s")
         if stop:
             outcome.converged = True

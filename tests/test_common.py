@@ -1,6 +1,16 @@
 """scikit-learn's own estimator checks, each one a separate test, nothing excused."""
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_estimators_partial_fit_n_features,
+    check_global_output_transform_pandas,
+    check_param_validation,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    parametrize_with_checks,
+)
 
 from skvae import VAETransformer
 
@@ -22,3 +32,21 @@ ESTIMATORS = [
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# Checks that check_estimator leaves out but that apply to a transformer.
+EXTRA_CHECKS = [
+    check_param_validation,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_global_output_transform_pandas,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    check_estimators_partial_fit_n_features,
+]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=["default", "second"])
+@pytest.mark.parametrize("check", EXTRA_CHECKS, ids=lambda c: c.__name__)
+def test_checks_check_estimator_leaves_out(estimator, check):
+    check(type(estimator).__name__, estimator)

@@ -87,7 +87,7 @@ def test_invalid_parameter_raises_before_training(params, monkeypatch):
 
 @pytest.mark.parametrize("sizes", [(0,), (10, -1), (2.5,)])
 def test_bad_hidden_layer_sizes(sizes):
-    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+    with pytest.raises(InvalidParameterError, match="hidden_layer_sizes"):
         VAETransformer(hidden_layer_sizes=sizes).fit(X_DIGITS)
 
 
@@ -459,6 +459,7 @@ def test_divergence_restores_finite_weights_and_says_what_to_change():
         est = VAETransformer(**FAST).fit(X)
     assert est.n_iter_ == 0
     assert all(torch.isfinite(p).all() for p in est.module_.parameters())
+    assert len(est.optimizer_.state) == 0  # rebuilt: the old one held NaN moments
     assert np.isfinite(est.transform(X_DIGITS[:50])).all()
 
 
@@ -526,6 +527,25 @@ def test_partial_fit_refuses_a_new_feature_count(vae):
     est = VAETransformer(**FAST).partial_fit(X_DIGITS)
     with pytest.raises(ValueError, match="X has 10 features"):
         est.partial_fit(X_DIGITS[:, :10])
+
+
+def test_float64_default_dtype_is_neither_needed_nor_changed():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        est = fit_quietly(VAETransformer(**{**FAST, "max_iter": 2}), X_DIGITS)
+        assert next(est.module_.parameters()).dtype == torch.float32
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def test_new_learning_rate_and_alpha_reach_the_optimizer():
+    est = VAETransformer(**{**FAST, "alpha": 0.0}).partial_fit(X_DIGITS)
+    est.set_params(alpha=1e-3, learning_rate_init=5e-4).partial_fit(X_DIGITS)
+    weights, biases = est.optimizer_.param_groups
+    assert weights["weight_decay"] == 1e-3 and biases["weight_decay"] == 0.0
+    assert weights["lr"] == biases["lr"] == 5e-4
 
 
 def test_init_stores_parameters_unchanged():

@@ -13,7 +13,7 @@ from skvae._training import (
     History,
     StopRule,
     make_optimizer,
-    mean_negative_elbo,
+    mean_elbo_terms,
     train,
     train_epoch,
 )
@@ -144,7 +144,12 @@ def test_epoch_result_finite():
     assert not EpochResult(1.0, math.inf, 3.0).finite
 
 
-# ------------------------------------------------------------------ mean_negative_elbo
+# ------------------------------------------------------------------ mean_elbo_terms
+
+
+def mean_negative_elbo(model, X, eps, **kwargs):
+    rec, kl = mean_elbo_terms(model, X, eps, **kwargs)
+    return rec + kl
 
 
 def _double_model(seed=0):
@@ -371,9 +376,8 @@ def test_train_divergence_detected_by_monitor(poison, trained):
     outcome, history = _train(model, optimizer, stop_rule=StopRule(0.0, 10))
     assert outcome.diverged and not outcome.converged
     assert outcome.epochs == 2 and len(history.loss) == 2
-    # The weights of the last finite epoch are back, and the optimizer state is reset.
+    # The weights of the last finite epoch are back.
     assert torch.equal(_weights(model), trained)
-    assert len(optimizer.state) == 0
 
 
 def test_train_divergence_detected_by_training_loss(trained):
@@ -392,7 +396,6 @@ def test_train_divergence_detected_by_training_loss(trained):
     assert outcome.diverged
     assert outcome.epochs == 2 and len(history.loss) == 2
     assert torch.equal(_weights(model), trained)
-    assert len(optimizer.state) == 0
 
 
 def test_train_divergence_with_huge_learning_rate():
