@@ -44,9 +44,10 @@ def test_grid_search_over_hidden_sizes_in_a_pipeline():
         cv=2,
         n_jobs=2,
     ).fit(X_train[:600], y_train[:600])
-    assert search.best_params_["vae__hidden_layer_sizes"] in [(8,), (64,)]
     scores = search.cv_results_["mean_test_score"]
-    assert np.all(scores > 0.3)
+    assert np.all(scores > 0.3)  # both candidates far above chance (0.1)
+    best = search.cv_results_["params"][int(np.argmax(scores))]
+    assert search.best_params_ == best
     assert search.score(X_test, y_test) > 0.3
 
 
