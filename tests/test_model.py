@@ -374,19 +374,19 @@ def test_build_vae_architecture(likelihood, n_heads, hidden, activation):
     assert mu.shape == log_var.shape == (7, 3)
 
 
-def test_build_vae_glorot_uniform_zero_bias():
+def test_build_vae_uses_nn_linear_initialisation():
+    # U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, as nn.Linear does.
     model = build_vae(VAEConfig(30, 10, (50, 20)), _gen(0))
     for linear in _linears(model):
-        fan_in, fan_out = linear.in_features, linear.out_features
-        bound = math.sqrt(6.0 / (fan_in + fan_out))
-        w = linear.weight.detach()
-        assert torch.all(w.abs() <= bound)
+        bound = 1.0 / math.sqrt(linear.in_features)
+        for param in (linear.weight.detach(), linear.bias.detach()):
+            assert torch.all(param.abs() <= bound)
         # Uniform(-a, a) has variance a^2 / 3; five standard errors of the sample
         # variance (fourth central moment a^4 / 5).
-        n = w.numel()
-        var_tol = 5 * math.sqrt((bound**4 / 5 - bound**4 / 9) / n)
+        w = linear.weight.detach()
+        var_tol = 5 * math.sqrt((bound**4 / 5 - bound**4 / 9) / w.numel())
         assert abs(w.square().mean().item() - bound**2 / 3) <= var_tol
-        assert torch.equal(linear.bias.detach(), torch.zeros(fan_out))
+        assert linear.bias.detach().abs().max() > 0
 
 
 # ------------------------------------------------------------------ small pieces
