@@ -119,7 +119,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     max_iter : int, default=200
         Maximum number of epochs (passes over the data), as in ``MLPRegressor``.
-        200 epochs of the 1347 training rows of the digits take about 9 s on two
+        200 epochs of the 1347 training rows of the digits take about 8 s on two
         CPU cores; a Gaussian decoder keeps sharpening its variances for long, so
         small data often use them all (with a ``ConvergenceWarning``).
 
@@ -139,7 +139,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ELBO stops improving, and keep the weights of the best epoch. Off by
         default, as in ``MLPRegressor``: on small data the validation ELBO of a
         Gaussian decoder is dominated by a few rows with values rare in training,
-        and stopping on it cost held-out ELBO and accuracy on digits
+        and stopping on it cost held-out log-likelihood and accuracy on digits
         (``benchmarks/digits.py``).
 
     validation_fraction : float, default=0.1
