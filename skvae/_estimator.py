@@ -367,7 +367,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if self.early_stopping and outcome.best_elbo is not None:
             self.best_validation_score_ = outcome.best_elbo
         if not (outcome.converged or outcome.diverged or outcome.interrupted):
-            watched = "validation ELBO" if self.early_stopping else "training ELBO"
+            watched = "validation loss" if self.early_stopping else "training loss"
             warnings.warn(
                 f"VAETransformer stopped at max_iter={self.max_iter} epochs while the "
                 f"{watched} was still improving by more than tol={self.tol} within "
