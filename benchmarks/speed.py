@@ -1,0 +1,1204 @@
+"""Speed and memory of skvae, side by side with plain torch, skorch and a FLOP floor.
+
+    python -m benchmarks.speed [--quick] [--epochs N] [--data-dir DIR] [--out DIR]
+                               [--only SECTION]
+
+Sections (``--only`` runs one):
+
+- ``training``: seconds per epoch of ``VAETransformer.partial_fit``, of the plain
+  torch loop in ``benchmarks/reference.py`` and of the same model in
+  ``skorch.NeuralNet`` (skipped when skorch is missing), on 60000x784 float32 rows,
+  784-500-latent, tanh, batch 100; against the measured time of the matmuls alone.
+- ``inference``: ``transform`` (float32 and float64), ``inverse_transform`` and
+  ``score_samples`` of 10,000 rows against their matmul floors; PCA for reference.
+- ``scaling``: seconds per epoch at 10k, 30k and 60k rows; ``transform`` of 10^6
+  rows in a subprocess, with its peak memory.
+- ``overheads``: what ``import skvae`` adds, one ``check_estimator``, a small fit.
+- ``memory``: peak RSS of a fit on the training data, in a subprocess.
+
+The data are MNIST's IDX files (``--data-dir``, else ``$SKVAE_MNIST_DIR``, else
+``../shared/data/mnist``), or synthetic uniform [0, 1] float32 data of the same shape
+when that directory is missing. Results go to ``speed.md`` and ``speed.json`` in
+``--out`` (default ``benchmarks/results``; with ``--quick``, a new temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import torch
+
+import skvae
+from benchmarks.mnist_data import DEFAULT_DIR, ENV_VAR, load_mnist
+from skvae import VAETransformer
+
+SECTIONS = ("training", "inference", "scaling", "overheads", "memory")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+N_FEATURES, HIDDEN, BATCH = 784, 500, 100
+FULL_SHAPES = {"train": (60000, N_FEATURES), "test": (10000, N_FEATURES)}
+MIB = 2**20
+
+#: Targets, for reference next to the measured numbers.
+TARGET_VS_PLAIN = 0.80
+TARGET_VS_SKORCH = 0.75
+TARGET_VS_FLOOR = 3.0
+TARGET_TRANSFORM_VS_FLOOR = 1.3
+TARGET_SCALING_SPREAD = 0.10
+TARGET_CHECK_ESTIMATOR_S = 20.0
+TARGET_IMPORT_S = 0.5
+TARGET_FIT_DATA_COPIES = 2.0
+
+
+# ---------------------------------------------------------------- settings and data
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes and repeats of one run; ``quick`` shrinks them to a smoke test."""
+
+    quick: bool
+    epochs: int
+    n_train: int | None  # None: all rows
+    n_test: int | None
+    matmul_seconds: float
+    repeats: int
+    scaling_sizes: tuple[int, ...]
+    scaling_repeats: int
+    big_rows: int
+    import_repeats: int
+    small_fit_repeats: int
+    check_estimator: bool
+
+
+def make_settings(quick: bool, epochs: int | None) -> Settings:
+    """Full-size settings, or tiny ones for ``--quick``."""
+    if quick:
+        return Settings(
+            quick=True,
+            epochs=epochs or 1,
+            n_train=2000,
+            n_test=500,
+            matmul_seconds=0.02,
+            repeats=2,
+            scaling_sizes=(500, 1000, 2000),
+            scaling_repeats=1,
+            big_rows=100_000,
+            import_repeats=1,
+            small_fit_repeats=1,
+            check_estimator=False,
+        )
+    return Settings(
+        quick=False,
+        epochs=epochs or 5,
+        n_train=None,
+        n_test=None,
+        matmul_seconds=0.5,
+        repeats=5,
+        scaling_sizes=(10000, 30000, 60000),
+        scaling_repeats=3,
+        big_rows=1_000_000,
+        import_repeats=3,
+        small_fit_repeats=3,
+        check_estimator=True,
+    )
+
+
+@dataclass
+class Data:
+    """Training and test rows (float32, C-contiguous) and where they came from."""
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    source: str
+
+
+def mnist_directory(data_dir: str | None) -> Path:
+    """The directory ``load_mnist`` would read: argument, environment, default."""
+    return Path(data_dir or os.environ.get(ENV_VAR) or DEFAULT_DIR)
+
+
+def load_data(
+    data_dir: str | None, n_train: int | None = None, n_test: int | None = None
+) -> Data:
+    """MNIST from its IDX directory, else synthetic U[0, 1] float32 of MNIST's shape.
+
+    Never falls back to the digits: their 64 features would time another model.
+    ``n_train`` and ``n_test`` keep the first rows only (copies: the rest is freed).
+    """
+    directory = mnist_directory(data_dir)
+    if directory.is_dir():
+        mnist = load_mnist(directory)
+        X_train, X_test, source = mnist.X_train, mnist.X_test, mnist.source
+    else:
+        print(f"No MNIST directory {directory}: synthetic data.", file=sys.stderr)
+        rng = np.random.default_rng(0)
+        X_train = rng.random(FULL_SHAPES["train"], dtype=np.float32)
+        X_test = rng.random(FULL_SHAPES["test"], dtype=np.float32)
+        source = f"synthetic uniform [0, 1] float32 (no directory {directory})"
+    if n_train is not None:
+        X_train = X_train[:n_train].copy()
+    if n_test is not None:
+        X_test = X_test[:n_test].copy()
+    return Data(X_train, X_test, source)
+
+
+# ------------------------------------------------------------------ measuring tools
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds one call of ``fn`` takes."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
+    """Median seconds of ``repeats`` calls after one warm-up call, and all of them."""
+    fn()
+    seconds = [timed(fn) for _ in range(repeats)]
+    return statistics.median(seconds), seconds
+
+
+def status_kib(field: str) -> int:
+    """A ``/proc/self/status`` memory field (VmRSS, VmHWM, ...) in KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (VmHWM) to its current RSS; False if refused."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def memory_snapshot() -> dict[str, float]:
+    """Current and peak RSS in MiB: VmRSS, VmHWM and ``ru_maxrss``.
+
+    ``ru_maxrss`` of a child process starts at its parent's RSS (Linux carries the
+    peak of the address space replaced at exec into it), so peaks are read from
+    VmHWM, which belongs to this process's own address space.
+    """
+    return {
+        "rss_mib": status_kib("VmRSS") / 1024,
+        "peak_mib": status_kib("VmHWM") / 1024,
+        "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+@dataclass(frozen=True)
+class MatMul:
+    """One matmul of a linear layer ``n_in -> n_out`` applied to ``rows`` rows.
+
+    ``op`` is ``"forward"`` (``addmm(b, x, w.T)``, as ``nn.Linear`` does),
+    ``"grad_input"`` (``g @ w``) or ``"grad_weight"`` (``g.T @ x``): the same FLOPs,
+    different memory layouts.
+    """
+
+    op: str
+    rows: int
+    n_in: int
+    n_out: int
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.rows * self.n_in * self.n_out
+
+
+class MatMulTimer:
+    """Seconds per call of each matmul shape, measured once here and cached."""
+
+    def __init__(self, seconds: float, blocks: int = 5) -> None:
+        self.seconds = seconds
+        self.blocks = blocks
+        self._generator = torch.Generator().manual_seed(0)
+        self._cache: dict[MatMul, float] = {}
+
+    def __call__(self, mm: MatMul) -> float:
+        if mm not in self._cache:
+            self._cache[mm] = self._measure(mm)
+        return self._cache[mm]
+
+    def _rand(self, *shape: int, dtype: torch.dtype) -> torch.Tensor:
+        return torch.rand(shape, generator=self._generator, dtype=dtype)
+
+    def _call(self, mm: MatMul) -> Callable[[], torch.Tensor]:
+        r, dt = self._rand, mm.dtype
+        if mm.op == "forward":
+            x, w = r(mm.rows, mm.n_in, dtype=dt), r(mm.n_out, mm.n_in, dtype=dt)
+            b = r(mm.n_out, dtype=dt)
+            out = torch.empty(mm.rows, mm.n_out, dtype=dt)
+            return lambda: torch.addmm(b, x, w.t(), out=out)
+        g = r(mm.rows, mm.n_out, dtype=dt)
+        if mm.op == "grad_input":
+            w = r(mm.n_out, mm.n_in, dtype=dt)
+            out = torch.empty(mm.rows, mm.n_in, dtype=dt)
+            return lambda: torch.mm(g, w, out=out)
+        x = r(mm.rows, mm.n_in, dtype=dt)
+        out = torch.empty(mm.n_out, mm.n_in, dtype=dt)
+        return lambda: torch.mm(g.t(), x, out=out)
+
+    def _measure(self, mm: MatMul) -> float:
+        call = self._call(mm)
+        call()
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < self.seconds / 20:
+            call()
+            calls += 1
+        per_call = (time.perf_counter() - start) / calls
+        per_block = max(1, round(self.seconds / self.blocks / per_call))
+        blocks = []
+        for _ in range(self.blocks):
+            start = time.perf_counter()
+            for _ in range(per_block):
+                call()
+            blocks.append((time.perf_counter() - start) / per_block)
+        return statistics.median(blocks)
+
+    def floor(self, matmuls: Iterable[MatMul]) -> tuple[float, int]:
+        """Seconds and FLOPs of running exactly ``matmuls`` at the measured rates."""
+        seconds = flops = 0
+        for mm in matmuls:
+            seconds += self(mm)
+            flops += mm.flops
+        return seconds, flops
+
+
+def batch_sizes(n: int, batch: int) -> list[int]:
+    """Row counts of the batches that cover ``n`` rows."""
+    return [min(batch, n - start) for start in range(0, n, batch)]
+
+
+def vae_layers(latent: int, heads: int) -> list[tuple[int, int]]:
+    """(n_in, n_out) of the encoder, its mu/log-var head, the decoder and its head."""
+    return [
+        (N_FEATURES, HIDDEN),
+        (HIDDEN, 2 * latent),
+        (latent, HIDDEN),
+        (HIDDEN, heads * N_FEATURES),
+    ]
+
+
+def forward_matmuls(
+    rows: int, layers: list[tuple[int, int]], dtype: torch.dtype = torch.float32
+) -> list[MatMul]:
+    return [MatMul("forward", rows, n_in, n_out, dtype) for n_in, n_out in layers]
+
+
+def training_matmuls(rows: int, layers: list[tuple[int, int]]) -> list[MatMul]:
+    """Forward and backward matmuls of one step; the input needs no gradient."""
+    matmuls = forward_matmuls(rows, layers)
+    for i, (n_in, n_out) in enumerate(layers):
+        if i > 0:
+            matmuls.append(MatMul("grad_input", rows, n_in, n_out))
+        matmuls.append(MatMul("grad_weight", rows, n_in, n_out))
+    return matmuls
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a / b
+
+
+# ----------------------------------------------------------------------- training
+
+
+def skvae_epochs(
+    X: np.ndarray, latent: int, likelihood: str, epochs: int
+) -> list[float]:
+    """Seconds of 1 + ``epochs`` ``partial_fit`` calls (one epoch each)."""
+    vae = VAETransformer(
+        latent_dim=latent,
+        hidden_layer_sizes=(HIDDEN,),
+        likelihood=likelihood,
+        batch_size=BATCH,
+        random_state=0,
+    )
+    return [timed(lambda: vae.partial_fit(X)) for _ in range(epochs + 1)]
+
+
+def plain_epochs(
+    X: np.ndarray, latent: int, likelihood: str, epochs: int
+) -> list[float]:
+    """Seconds of 1 + ``epochs`` epochs of the hand-written torch loop."""
+    from benchmarks.reference import train_plain
+
+    _, seconds, _ = train_plain(
+        torch.from_numpy(X),
+        epochs=epochs + 1,
+        hidden=HIDDEN,
+        latent=latent,
+        likelihood=likelihood,
+        batch_size=BATCH,
+    )
+    return seconds
+
+
+def skorch_epochs(
+    make_net: Callable, X: np.ndarray, latent: int, likelihood: str, epochs: int
+) -> list[float]:
+    """Seconds of 1 + ``epochs`` warm-started ``NeuralNet.fit`` calls."""
+    net = make_net(N_FEATURES, HIDDEN, latent, likelihood, BATCH)
+    return [timed(lambda: net.fit(X, y=None)) for _ in range(epochs + 1)]
+
+
+def import_skorch() -> Callable | None:
+    """``make_net`` from the skorch baseline, or None (with a message) without it."""
+    try:
+        from benchmarks._skorch_vae import make_net
+    except ImportError as exc:
+        print(f"skorch is not available ({exc}): its rows are skipped.", flush=True)
+        return None
+    return make_net
+
+
+def training_section(data: Data, settings: Settings, timer: MatMulTimer) -> dict:
+    """Seconds per epoch of skvae, plain torch and skorch, and the matmul floor."""
+    X = data.X_train
+    n = len(X)
+    make_net = import_skorch()
+    rows = []
+    for likelihood in ("bernoulli", "gaussian"):
+        heads = 2 if likelihood == "gaussian" else 1
+        for latent in (2, 20):
+            layers = vae_layers(latent, heads)
+            floor_s, flops = timer.floor(
+                mm for b in batch_sizes(n, BATCH) for mm in training_matmuls(b, layers)
+            )
+            raw = {
+                "skvae": skvae_epochs(X, latent, likelihood, settings.epochs),
+                "plain": plain_epochs(X, latent, likelihood, settings.epochs),
+                "skorch": None
+                if make_net is None
+                else skorch_epochs(make_net, X, latent, likelihood, settings.epochs),
+            }
+            gc.collect()
+            row: dict = {"likelihood": likelihood, "latent": latent, "rows": n}
+            for name, seconds in raw.items():
+                median = None if seconds is None else statistics.median(seconds[1:])
+                row[f"{name}_s"] = median
+                row[f"{name}_epochs_s"] = seconds
+                row[f"{name}_rows_per_s"] = ratio(n, median)
+                row[f"{name}_gflops"] = ratio(flops / 1e9, median)
+            row.update(
+                floor_s=floor_s,
+                floor_gflops=flops / 1e9 / floor_s,
+                gflop_per_epoch=flops / 1e9,
+                mflop_per_row=flops / n / 1e6,
+                skvae_vs_plain=ratio(row["skvae_s"], row["plain_s"]),
+                skvae_vs_skorch=ratio(row["skvae_s"], row["skorch_s"]),
+                skvae_vs_floor=ratio(row["skvae_s"], floor_s),
+                plain_vs_floor=ratio(row["plain_s"], floor_s),
+                skorch_vs_floor=ratio(row["skorch_s"], floor_s),
+            )
+            rows.append(row)
+            print(
+                f"training {likelihood:9s} latent {latent:2d}: "
+                + ", ".join(
+                    f"{k} {row[k + '_s']:.3f} s" if row[k + "_s"] else f"{k} skipped"
+                    for k in ("skvae", "plain", "skorch", "floor")
+                ),
+                flush=True,
+            )
+    return {"epochs": settings.epochs, "skorch": make_net is not None, "rows": rows}
+
+
+# ---------------------------------------------------------------------- inference
+
+
+def inference_section(data: Data, settings: Settings, timer: MatMulTimer) -> dict:
+    """Inference against its matmul floor, for a model trained one epoch."""
+    from sklearn.decomposition import PCA
+
+    from skvae._estimator import _N_SCORE_DRAWS, _SCORE_CHUNK
+    from skvae._torch_utils import INFERENCE_BATCH_SIZE
+
+    vae = VAETransformer(
+        latent_dim=2,
+        hidden_layer_sizes=(HIDDEN,),
+        likelihood="bernoulli",
+        batch_size=BATCH,
+        random_state=0,
+    ).partial_fit(data.X_train)
+    pca = PCA(2)
+    X32 = data.X_test
+    X64 = X32.astype(np.float64)
+    Z = vae.transform(X32)
+    n = len(X32)
+    encoder, decoder = vae_layers(2, 1)[:2], vae_layers(2, 1)[2:]
+    batches = batch_sizes(n, INFERENCE_BATCH_SIZE)
+    score_rows = max(1, _SCORE_CHUNK // (_N_SCORE_DRAWS * N_FEATURES))
+
+    def encode_floor(dtype: torch.dtype) -> list[MatMul]:
+        return [mm for b in batches for mm in forward_matmuls(b, encoder, dtype)]
+
+    score_floor = [
+        mm
+        for b in batch_sizes(n, score_rows)
+        for mm in forward_matmuls(b, encoder)
+        + forward_matmuls(_N_SCORE_DRAWS * b, decoder)
+    ]
+    cases: list[tuple[str, Callable[[], object], list[MatMul] | None]] = [
+        ("transform float32", lambda: vae.transform(X32), encode_floor(torch.float32)),
+        ("transform float64", lambda: vae.transform(X64), encode_floor(torch.float64)),
+        (
+            "inverse_transform float32",
+            lambda: vae.inverse_transform(Z),
+            [mm for b in batches for mm in forward_matmuls(b, decoder)],
+        ),
+        ("score_samples float32", lambda: vae.score_samples(X32), score_floor),
+        # Last: for ~0.1 s after a BLAS call numpy's threads hold the cores, which
+        # slowed a torch transform that followed PCA's fit 5-fold.
+        ("PCA(2).fit (training rows)", lambda: pca.fit(data.X_train), None),
+        ("PCA(2).transform float32", lambda: pca.transform(X32), None),
+    ]
+    rows = []
+    for name, fn, matmuls in cases:
+        seconds, all_seconds = median_seconds(fn, settings.repeats)
+        n_rows = len(data.X_train) if name.startswith("PCA(2).fit") else n
+        row = {
+            "operation": name,
+            "rows": n_rows,
+            "seconds": seconds,
+            "repeats_s": all_seconds,
+            "rows_per_s": n_rows / seconds,
+            "floor_s": None,
+            "vs_floor": None,
+        }
+        if matmuls is not None:
+            floor_s, flops = timer.floor(matmuls)
+            row.update(floor_s=floor_s, gflop=flops / 1e9, vs_floor=seconds / floor_s)
+        rows.append(row)
+        print(f"inference {name}: {seconds:.4f} s", flush=True)
+    return {"repeats": settings.repeats, "score_batch_rows": score_rows, "rows": rows}
+
+
+# ------------------------------------------------------------------------ scaling
+
+
+def scaling_section(data: Data, settings: Settings) -> dict:
+    """Cost per row of an epoch at growing sizes; transform of 10^6 rows."""
+    rows = []
+    for n in settings.scaling_sizes:
+        X = data.X_train[:n]
+        vae = VAETransformer(
+            latent_dim=2,
+            hidden_layer_sizes=(HIDDEN,),
+            likelihood="bernoulli",
+            batch_size=BATCH,
+            random_state=0,
+        )
+        epoch = partial(vae.partial_fit, X)
+        seconds = [timed(epoch) for _ in range(1 + settings.scaling_repeats)]
+        median = statistics.median(seconds[1:])
+        rows.append(
+            {
+                "rows": n,
+                "seconds_per_epoch": median,
+                "epochs_s": seconds,
+                "seconds_per_1000_rows": median / n * 1000,
+            }
+        )
+        print(f"scaling {n} rows: {median:.3f} s/epoch", flush=True)
+    per_1000 = [r["seconds_per_1000_rows"] for r in rows]
+    big = run_child("transform_big", {"rows": settings.big_rows})
+    print(f"scaling transform of {settings.big_rows} rows: {big['seconds']:.2f} s")
+    return {
+        "repeats": settings.scaling_repeats,
+        "rows": rows,
+        "spread": max(per_1000) / min(per_1000) - 1,
+        "transform_big": big,
+    }
+
+
+def child_transform_big(rows: int) -> dict:
+    """In a fresh process: transform ``rows`` synthetic rows; time and peak RSS."""
+    rng = np.random.default_rng(0)
+    vae = VAETransformer(
+        latent_dim=2,
+        hidden_layer_sizes=(HIDDEN,),
+        likelihood="bernoulli",
+        random_state=0,
+    )
+    vae.partial_fit(rng.random((1000, N_FEATURES), dtype=np.float32))
+    X = rng.random((rows, N_FEATURES), dtype=np.float32)
+    before = memory_snapshot()
+    reset = reset_peak_rss()
+    seconds = timed(lambda: vae.transform(X))
+    after = memory_snapshot()
+    return {
+        "rows": rows,
+        "input_mib": X.nbytes / MIB,
+        "rss_before_mib": before["rss_mib"],
+        "peak_mib": after["peak_mib"],
+        "extra_mib": after["peak_mib"] - before["rss_mib"],
+        "ru_maxrss_mib": after["ru_maxrss_mib"],
+        "peak_reset": reset,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+    }
+
+
+# ---------------------------------------------------------------------- overheads
+
+
+def import_seconds(statement: str, setup: str = "") -> tuple[float, float]:
+    """Seconds of ``statement`` after ``setup`` in a fresh interpreter, and of the
+    whole process."""
+    code = (
+        f"import time\n{setup}\nt = time.perf_counter()\n{statement}\n"
+        "print(time.perf_counter() - t)"
+    )
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return float(out.stdout.split()[-1]), time.perf_counter() - start
+
+
+def overheads_section(settings: Settings) -> dict:
+    """Import cost of skvae, one check_estimator, a default fit on small data."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    statements = {  # name: (statement, setup)
+        "torch_sklearn": ("import torch, sklearn", ""),
+        "skvae": ("import skvae", ""),
+        # What skvae adds once torch and sklearn are loaded, in the same process.
+        "skvae_after_torch_sklearn": ("import skvae", "import torch, sklearn"),
+    }
+    if not settings.quick:
+        import_seconds("import skvae")  # warm the file cache
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in statements}
+    for _ in range(settings.import_repeats):
+        for name, (statement, setup) in statements.items():
+            runs[name].append(import_seconds(statement, setup))
+    imports = {
+        name: {
+            "import_s": statistics.median(r[0] for r in values),
+            "process_s": statistics.median(r[1] for r in values),
+            "runs": values,
+        }
+        for name, values in runs.items()
+    }
+    added = imports["skvae"]["import_s"] - imports["torch_sklearn"]["import_s"]
+    print(f"overheads: import skvae adds {added:.3f} s", flush=True)
+
+    check = None
+    if settings.check_estimator:
+        check = run_child(
+            "check_estimator",
+            {},
+            env={"SCIPY_ARRAY_API": "1", "PYTHONWARNINGS": "ignore"},
+        )
+        print(f"overheads: check_estimator {check['seconds']:.1f} s", flush=True)
+
+    X = np.random.default_rng(0).standard_normal((200, 10))
+    n_iter = []
+
+    def small_fit() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            n_iter.append(VAETransformer(random_state=0).fit(X).n_iter_)
+
+    small = [timed(small_fit) for _ in range(settings.small_fit_repeats)]
+    print(f"overheads: small fit {statistics.median(small):.2f} s", flush=True)
+    return {
+        "imports": imports,
+        "import_added_s": added,
+        "check_estimator": check,
+        "small_fit": {
+            "shape": [200, 10],
+            "seconds": statistics.median(small),
+            "runs_s": small,
+            "n_iter": n_iter,
+        },
+    }
+
+
+def child_check_estimator() -> dict:
+    """In a fresh process: one full ``check_estimator`` of the default estimator."""
+    warnings.simplefilter("ignore")
+    from sklearn.utils.estimator_checks import check_estimator
+
+    start = time.perf_counter()
+    results = check_estimator(VAETransformer(), on_fail=None, on_skip=None)
+    seconds = time.perf_counter() - start
+    statuses = [r["status"] for r in results]
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    return {
+        "seconds": seconds,
+        "checks": len(statuses),
+        "passed": statuses.count("passed"),
+        "skipped": statuses.count("skipped"),
+        "failed": failed,
+    }
+
+
+# ------------------------------------------------------------------------- memory
+
+
+def memory_section(settings: Settings, data_dir: str | None) -> dict:
+    """Peak RSS of a fit on the training data against the runtime baseline.
+
+    The baseline is the fresh fitting process itself once it has imported torch and
+    skvae and loaded the data, before fitting: a process that only does that.
+    """
+    fit = run_child("memory_fit", {"data_dir": data_dir, "n_train": settings.n_train})
+    baseline = fit["rss_loaded_mib"]
+    print(f"memory: fit peak {fit['peak_mib']:.0f} MiB", flush=True)
+    return {
+        "data_mib": fit["data_mib"],
+        "fit": fit,
+        "baseline_mib": baseline,
+        "budget_mib": TARGET_FIT_DATA_COPIES * fit["data_mib"] + baseline,
+        "excess_over_baseline_mib": fit["peak_mib"] - baseline,
+    }
+
+
+def child_memory_fit(data_dir: str | None, n_train: int | None) -> dict:
+    """In a fresh process: load the training rows, then fit on them; RSS of each."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    imports = memory_snapshot()
+    X = load_data(data_dir, n_train).X_train
+    loaded = memory_snapshot()
+    # The fit's own peak, not the transient of decoding the IDX files.
+    reset = reset_peak_rss()
+    vae = VAETransformer(
+        hidden_layer_sizes=(HIDDEN,), likelihood="bernoulli", max_iter=2, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        seconds = timed(lambda: vae.fit(X))
+    after = memory_snapshot()
+    return {
+        "data_mib": X.nbytes / MIB,
+        "rss_imports_mib": imports["rss_mib"],
+        "rss_loaded_mib": loaded["rss_mib"],
+        "peak_loading_mib": loaded["peak_mib"],
+        "peak_reset": reset,
+        "seconds": seconds,
+        "peak_mib": after["peak_mib"],
+        "ru_maxrss_mib": after["ru_maxrss_mib"],
+    }
+
+
+# ----------------------------------------------------------------- subprocesses
+
+
+CHILDREN: dict[str, Callable[..., dict]] = {
+    "transform_big": child_transform_big,
+    "check_estimator": child_check_estimator,
+    "memory_fit": child_memory_fit,
+}
+
+
+def run_child(name: str, kwargs: dict, env: dict[str, str] | None = None) -> dict:
+    """Run ``CHILDREN[name](**kwargs)`` in a fresh interpreter; return its dict."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.speed",
+        "--child",
+        name,
+        "--child-args",
+        json.dumps(kwargs),
+    ]
+    start = time.perf_counter()
+    out = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"child {name} failed with exit status {out.returncode}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process_s"] = time.perf_counter() - start
+    return result
+
+
+# ------------------------------------------------------------------------ report
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def make_stamp(argv: list[str], data: Data, settings: Settings) -> dict:
+    return {
+        "command": shlex.join(["python", "-m", "benchmarks.speed", *argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "skvae": skvae.__version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "skorch": version("skorch"),
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_start": os.getloadavg(),
+        "data": data.source,
+        "train_shape": list(data.X_train.shape),
+        "test_shape": list(data.X_test.shape),
+        "settings": asdict(settings),
+    }
+
+
+def fmt(value: float | None, spec: str = ".3f", suffix: str = "") -> str:
+    """``value`` formatted, or "-" when it was not measured."""
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def verdict(value: float | None, limit: float) -> str:
+    """Whether ``value <= limit``: "met", "not met" (bold) or "not measured"."""
+    if value is None:
+        return "not measured"
+    return "met" if value <= limit else "**not met**"
+
+
+def worst(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if r[key] is not None]
+    return max(values) if values else None
+
+
+def targets(sections: dict) -> list[dict]:
+    """Each target with its measured value (the worst case) and whether it is met."""
+    found: list[tuple[str, float | None, float, str]] = []
+    if "training" in sections:
+        rows = sections["training"]["rows"]
+        for key, name, limit in [
+            ("skvae_vs_plain", "plain torch", TARGET_VS_PLAIN),
+            ("skvae_vs_skorch", "skorch", TARGET_VS_SKORCH),
+            ("skvae_vs_floor", "FLOP floor", TARGET_VS_FLOOR),
+        ]:
+            found.append((f"skvae s/epoch / {name}", worst(rows, key), limit, "x"))
+    for row in sections.get("inference", {}).get("rows", []):
+        if row["operation"].startswith("transform"):
+            name = f"{row['operation']} / FLOP floor"
+            found.append((name, row["vs_floor"], TARGET_TRANSFORM_VS_FLOOR, "x"))
+    if "scaling" in sections:
+        name = "epoch cost per row: max/min - 1 over sizes"
+        found.append((name, sections["scaling"]["spread"], TARGET_SCALING_SPREAD, ""))
+    if "overheads" in sections:
+        check = sections["overheads"]["check_estimator"]
+        seconds = None if check is None else check["seconds"]
+        found.append(("check_estimator", seconds, TARGET_CHECK_ESTIMATOR_S, " s"))
+        added = sections["overheads"]["import_added_s"]
+        found.append(("import skvae adds", added, TARGET_IMPORT_S, " s"))
+    if "memory" in sections:
+        memory = sections["memory"]
+        name = "peak fit RSS vs 2 x data + baseline"
+        found.append((name, memory["fit"]["peak_mib"], memory["budget_mib"], " MiB"))
+    return [
+        {"target": t, "value": v, "limit": lim, "unit": u, "verdict": verdict(v, lim)}
+        for t, v, lim, u in found
+    ]
+
+
+#: A table column: its header and how to render one row's cell.
+Column = tuple[str, Callable[[dict], str]]
+
+
+def table(columns: list[Column], rows: list[dict], caption: str) -> list[str]:
+    """A Markdown table under its one-line explanation."""
+    lines = [caption, "", "| " + " | ".join(h for h, _ in columns) + " |"]
+    lines.append("|" + "---|" * len(columns))
+    lines += ["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in rows]
+    return [*lines, ""]
+
+
+def col(header: str, key: str, spec: str = ".3f", suffix: str = "") -> Column:
+    """A column showing ``row[key]`` (absent or None: "-")."""
+    return header, lambda r: fmt(r.get(key), spec, suffix)
+
+
+def text_col(header: str, key: str) -> Column:
+    """A column showing ``row[key]`` as it is."""
+    return header, lambda r: str(r[key])
+
+
+def ratio_col(header: str, key: str, limit: float | None = None) -> Column:
+    """A bold ratio, with its verdict when it has a target."""
+
+    def cell(r: dict) -> str:
+        if r.get(key) is None:
+            return "-"
+        text = f"**{r[key]:.2f}x**"
+        return text if limit is None else f"{text} {verdict(r[key], limit)}"
+
+    return (header if limit is None else f"{header} (<= {limit:g}x)"), cell
+
+
+def markdown(stamp: dict, sections: dict, goals: list[dict]) -> str:
+    """The report: stamp, targets, then small tables per section."""
+    s = stamp
+    lines = ["# skvae: speed and memory", ""]
+    if s["settings"]["quick"]:
+        lines += ["**Quick mode: tiny sizes, a smoke test, not results.**", ""]
+    missing = [name for name in s["sections_planned"] if name not in sections]
+    if missing:
+        lines += [f"**Incomplete: {', '.join(missing)} not (yet) measured.**", ""]
+    lines += [
+        f"`{s['command']}` · {s['date']} · skvae {s['skvae']}, torch {s['torch']}, "
+        f"scikit-learn {s['scikit-learn']}, numpy {s['numpy']}, skorch "
+        f"{s['skorch'] or 'not installed'}, Python {s['python']} · {s['cpu']}, "
+        f"{s['cpu_count']} CPUs, {s['torch_threads']} torch threads · load average "
+        f"{s['load_average_start'][0]:.2f} at start, {s['load_average_end'][0]:.2f} "
+        f"at end · data: {s['data']}, train {s['train_shape']}, test "
+        f"{s['test_shape']} · {s['total_seconds']:.0f} s in all.",
+        "",
+        "## Targets",
+        "",
+    ]
+    lines += table(
+        [
+            text_col("target", "target"),
+            ("measured", lambda g: f"**{fmt(g['value'], '.2f', g['unit'])}**"),
+            ("goal", lambda g: f"<= {g['limit']:.2f}{g['unit']}"),
+            text_col("met", "verdict"),
+        ],
+        goals,
+        "Each target against the measured number (the worst case where several).",
+    )
+    renderers = {
+        "training": training_markdown,
+        "inference": inference_markdown,
+        "scaling": scaling_markdown,
+        "overheads": overheads_markdown,
+        "memory": memory_markdown,
+    }
+    for name, render in renderers.items():
+        if name in sections:
+            lines += render(sections[name])
+    return "\n".join(lines)
+
+
+def training_markdown(section: dict) -> list[str]:
+    rows = section["rows"]
+    lines = ["## Training", ""]
+    if not section["skorch"]:
+        lines += ["skorch is not installed: its columns are skipped.", ""]
+    config = [text_col("likelihood", "likelihood"), text_col("latent", "latent")]
+    lines += table(
+        [
+            *config,
+            col("skvae s", "skvae_s"),
+            col("plain s", "plain_s"),
+            col("skorch s", "skorch_s"),
+            col("floor s", "floor_s"),
+            ratio_col("skvae/plain", "skvae_vs_plain", TARGET_VS_PLAIN),
+            ratio_col("skvae/skorch", "skvae_vs_skorch", TARGET_VS_SKORCH),
+            ratio_col("skvae/floor", "skvae_vs_floor", TARGET_VS_FLOOR),
+            ratio_col("plain/floor", "plain_vs_floor"),
+            ratio_col("skorch/floor", "skorch_vs_floor"),
+        ],
+        rows,
+        f"Seconds per epoch (median of {section['epochs']} after 1 warm-up) on "
+        f"{rows[0]['rows']}x{N_FEATURES} float32 rows, {N_FEATURES}-{HIDDEN}-latent, "
+        f"tanh, batch {BATCH}; floor = measured time of the epoch's matmuls alone.",
+    )
+    lines += table(
+        [
+            *config,
+            col("MFLOP/row", "mflop_per_row", ".2f"),
+            col("skvae rows/s", "skvae_rows_per_s", ".0f"),
+            col("plain rows/s", "plain_rows_per_s", ".0f"),
+            col("skorch rows/s", "skorch_rows_per_s", ".0f"),
+            col("skvae GFLOP/s", "skvae_gflops", ".1f"),
+            col("plain GFLOP/s", "plain_gflops", ".1f"),
+            col("skorch GFLOP/s", "skorch_gflops", ".1f"),
+            col("floor GFLOP/s", "floor_gflops", ".1f"),
+        ],
+        rows,
+        "Throughput: rows/s, and GFLOP/s counting the forward and backward matmuls "
+        "(the floor's rate is the matmuls' own).",
+    )
+    return lines
+
+
+def inference_markdown(section: dict) -> list[str]:
+    def target(r: dict) -> str:
+        if not r["operation"].startswith("transform"):
+            return "-"
+        return f"<= {TARGET_TRANSFORM_VS_FLOOR}x: " + verdict(
+            r["vs_floor"], TARGET_TRANSFORM_VS_FLOOR
+        )
+
+    lines = ["## Inference", ""]
+    lines += table(
+        [
+            text_col("operation", "operation"),
+            col("rows", "rows", "d"),
+            col("seconds", "seconds", ".4f"),
+            col("rows/s", "rows_per_s", ".0f"),
+            col("floor s", "floor_s", ".4f"),
+            ratio_col("vs floor", "vs_floor"),
+            ("target", target),
+        ],
+        section["rows"],
+        f"Median of {section['repeats']} calls after a warm-up; model trained one "
+        "epoch (Bernoulli, latent 2); floor = the forward matmuls at the measured "
+        "rate in skvae's batches (score_samples: "
+        f"{section['score_batch_rows']} rows x 128 draws a batch).",
+    )
+    return lines
+
+
+def scaling_markdown(section: dict) -> list[str]:
+    lines = ["## Scaling", ""]
+    lines += table(
+        [
+            col("rows", "rows", "d"),
+            col("s/epoch", "seconds_per_epoch"),
+            col("s per 1000 rows", "seconds_per_1000_rows", ".4f"),
+        ],
+        section["rows"],
+        f"skvae seconds per epoch (median of {section['repeats']} after a warm-up) "
+        "by number of training rows: the cost per row should not grow.",
+    )
+    lines += [
+        f"Cost per row, max/min - 1: **{section['spread']:.1%}** (target <= "
+        f"{TARGET_SCALING_SPREAD:.0%}: "
+        f"{verdict(section['spread'], TARGET_SCALING_SPREAD)}).",
+        "",
+    ]
+    lines += table(
+        [
+            col("rows", "rows", "d"),
+            col("input MiB", "input_mib", ".0f"),
+            col("RSS before MiB", "rss_before_mib", ".0f"),
+            col("peak MiB", "peak_mib", ".0f"),
+            ("peak - before MiB", lambda r: f"**{r['extra_mib']:.0f}**"),
+            col("seconds", "seconds", ".2f"),
+            col("rows/s", "rows_per_s", ".0f"),
+        ],
+        [section["transform_big"]],
+        "transform of synthetic float32 rows in a fresh process: RSS (VmRSS) after "
+        "creating the input, and the peak (VmHWM) during transform.",
+    )
+    return lines
+
+
+def overheads_markdown(section: dict) -> list[str]:
+    imports, check = section["imports"], section["check_estimator"]
+    small = section["small_fit"]
+    if check is None:
+        check_cell = "skipped (--quick)"
+    else:
+        check_cell = (
+            f"**{check['seconds']:.1f}** ({check['passed']} passed, "
+            f"{check['skipped']} skipped, {len(check['failed'])} failed; whole "
+            f"process {check['process_s']:.1f})"
+        )
+        if check["failed"]:
+            check_cell += "; failed: " + ", ".join(check["failed"])
+    check_s = None if check is None else check["seconds"]
+    added = section["import_added_s"]
+    rows = [
+        ("import torch, sklearn", fmt(imports["torch_sklearn"]["import_s"]), "-"),
+        ("import skvae", fmt(imports["skvae"]["import_s"]), "-"),
+        (
+            "import skvae adds (difference of the two)",
+            f"**{added:.3f}**",
+            f"< {TARGET_IMPORT_S} s: {verdict(added, TARGET_IMPORT_S)}",
+        ),
+        (
+            "import skvae after torch, sklearn (one process)",
+            fmt(imports["skvae_after_torch_sklearn"]["import_s"]),
+            "-",
+        ),
+        (
+            "check_estimator(VAETransformer())",
+            check_cell,
+            f"< {TARGET_CHECK_ESTIMATOR_S:g} s: "
+            f"{verdict(check_s, TARGET_CHECK_ESTIMATOR_S)}",
+        ),
+        (
+            "VAETransformer(random_state=0).fit on 200x10 N(0, 1) "
+            f"({small['n_iter'][0]} epochs)",
+            fmt(small["seconds"], ".2f"),
+            "-",
+        ),
+    ]
+    headers = ("measure", "seconds", "target")
+    lines = ["## Overheads", ""]
+    lines += table(
+        [text_col(h, h) for h in headers],
+        [dict(zip(headers, row, strict=True)) for row in rows],
+        "Fixed costs: imports in fresh interpreters (median), one full check_estimator "
+        "in a subprocess (SCIPY_ARRAY_API=1), a default fit on small data.",
+    )
+    return lines
+
+
+def memory_markdown(section: dict) -> list[str]:
+    fit, budget = section["fit"], section["budget_mib"]
+    row = {
+        **fit,
+        "baseline": section["baseline_mib"],
+        "excess": section["excess_over_baseline_mib"],
+        "copies": section["excess_over_baseline_mib"] / section["data_mib"],
+    }
+    lines = ["## Memory", ""]
+    lines += table(
+        [
+            col("data MiB (float32)", "data_mib", ".0f"),
+            col("RSS after imports", "rss_imports_mib", ".0f"),
+            col("baseline: imports + data", "baseline", ".0f"),
+            ("peak of fit", lambda r: f"**{r['peak_mib']:.0f}**"),
+            col("peak - baseline", "excess", ".0f"),
+            col("(peak - baseline) / data", "copies", ".2f"),
+            (
+                "target: < 2 x data + baseline",
+                lambda r: f"{budget:.0f}: {verdict(r['peak_mib'], budget)}",
+            ),
+        ],
+        [row],
+        "RSS in MiB of a fresh process that imports torch and skvae, loads the "
+        "training rows (the baseline), then fits VAETransformer(hidden (500,), "
+        "bernoulli, max_iter=2) on them. Peak = VmHWM, reset after loading (a "
+        "child's ru_maxrss starts at its parent's RSS).",
+    )
+    return lines
+
+
+# -------------------------------------------------------------------------- main
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke test")
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="measured epochs per training config, after 1 warm-up (default 5; "
+        "--quick: 1)",
+    )
+    parser.add_argument("--data-dir", default=None, help="MNIST IDX directory")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default benchmarks/results; --quick: a temporary one)",
+    )
+    parser.add_argument("--only", choices=SECTIONS, default=None)
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--child-args", default="{}", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](**json.loads(args.child_args))))
+        return
+    started = time.perf_counter()
+    settings = make_settings(args.quick, args.epochs)
+    if args.out is None:
+        args.out = (
+            Path(tempfile.mkdtemp(prefix="skvae-speed-"))
+            if args.quick
+            else REPO_ROOT / "benchmarks" / "results"
+        )
+    data = load_data(args.data_dir, settings.n_train, settings.n_test)
+    stamp = make_stamp(argv, data, settings)
+    print(f"data: {data.source}; {stamp['torch_threads']} torch threads", flush=True)
+    timer = MatMulTimer(settings.matmul_seconds)
+    run = {
+        "training": lambda: training_section(data, settings, timer),
+        "inference": lambda: inference_section(data, settings, timer),
+        "scaling": lambda: scaling_section(data, settings),
+        "overheads": lambda: overheads_section(settings),
+        "memory": lambda: memory_section(settings, args.data_dir),
+    }
+    sections: dict[str, dict] = {}
+    goals: list[dict] = []
+    stamp["section_seconds"] = {}
+    stamp["sections_planned"] = [n for n in SECTIONS if args.only in (None, n)]
+    for name in stamp["sections_planned"]:
+        start = time.perf_counter()
+        sections[name] = run[name]()
+        stamp["section_seconds"][name] = time.perf_counter() - start
+        print(f"-- {name}: {stamp['section_seconds'][name]:.1f} s", flush=True)
+        gc.collect()
+        # After every section, so that a failure later keeps what was measured.
+        stamp["total_seconds"] = time.perf_counter() - started
+        goals = write_report(args.out, stamp, sections)
+    print(
+        f"\nwrote {args.out}/speed.md and speed.json ({stamp['total_seconds']:.0f} s)"
+    )
+    for g in goals:
+        print(
+            f"  {g['target']}: {fmt(g['value'], '.2f', g['unit'])} "
+            f"(<= {g['limit']:.2f}{g['unit']}) {g['verdict']}"
+        )
+
+
+def write_report(out: Path, stamp: dict, sections: dict) -> list[dict]:
+    """Write speed.json and speed.md into ``out``; return the targets."""
+    stamp["load_average_end"] = os.getloadavg()
+    goals = targets(sections)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"stamp": stamp, "targets": goals, "sections": sections}
+    (out / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "speed.md").write_text(markdown(stamp, sections, goals) + "\n")
+    return goals
+
+
+if __name__ == "__main__":
+    main()
