@@ -506,8 +506,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             shuffle=self.shuffle,
             generator=generator,
         )
-        self.module_.to(device)
-        move_optimizer_state(self.optimizer_)
+        # Fitted state lives on the CPU; only another device needs it moved there
+        # and back (a state_dict round trip per call otherwise spent for nothing).
+        on_cpu = device.type == "cpu"
+        if not on_cpu:
+            self.module_.to(device)
+            move_optimizer_state(self.optimizer_)
         try:
             outcome = train(
                 self.module_,
@@ -524,8 +528,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 first_epoch=self.n_iter_ + 1,
             )
         finally:
-            self.module_.to("cpu")
-            move_optimizer_state(self.optimizer_)
+            if not on_cpu:
+                self.module_.to("cpu")
+                move_optimizer_state(self.optimizer_)
         self.n_iter_ += outcome.epochs
         self._rng_state = (device.type, generator.get_state())
         if outcome.interrupted:
