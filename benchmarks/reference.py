@@ -96,3 +96,35 @@ def train_plain(
         seconds.append(time.perf_counter() - start)
         losses.append(total / len(X))
     return model, seconds, losses
+
+
+@torch.inference_mode()
+def plain_elbo(
+    model: PlainVAE, X, *, draws: int = 128, seed: int = 0, batch_size: int = 500
+) -> float:
+    """Mean ELBO per row of ``X``: analytic KL, ``draws`` Monte-Carlo draws of z.
+
+    The same estimator as ``VAETransformer.score`` (which draws quasi-random eps).
+    """
+    model.eval()
+    X = torch.as_tensor(X, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for i in range(0, len(X), batch_size):
+        x = X[i : i + batch_size]
+        mu, logvar = model.encode(x)
+        eps = torch.randn((draws, *mu.shape), generator=generator)
+        heads = model.decode(mu + eps * torch.exp(0.5 * logvar))  # (draws, B, D)
+        if model.likelihood == "bernoulli":
+            log_px = -F.binary_cross_entropy_with_logits(
+                heads[0], x.expand_as(heads[0]), reduction="none"
+            ).sum(-1)
+        else:
+            mean, raw = heads
+            log_var = math.log(1e-3) + F.softplus(raw - math.log(1e-3))
+            log_px = -0.5 * (_LOG_2PI + log_var + (x - mean) ** 2 / log_var.exp()).sum(
+                -1
+            )
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
+        total += float((log_px.mean(0) - kl).sum())
+    return total / len(X)

@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.metadata
 import json
 import os
-import platform
 import resource
-import shlex
 import statistics
 import subprocess
 import sys
@@ -40,15 +37,13 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import sklearn
 import torch
 
-import skvae
+from benchmarks._report import stamp as stamp_of
 from benchmarks.mnist_data import DEFAULT_DIR, ENV_VAR, load_mnist
 from skvae import VAETransformer
 
@@ -751,38 +746,9 @@ def run_child(name: str, kwargs: dict, env: dict[str, str] | None = None) -> dic
 # ------------------------------------------------------------------------ report
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def make_stamp(argv: list[str], data: Data, settings: Settings) -> dict:
     return {
-        "command": shlex.join(["python", "-m", "benchmarks.speed", *argv]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "skvae": skvae.__version__,
-        "torch": torch.__version__,
-        "scikit-learn": sklearn.__version__,
-        "numpy": np.__version__,
-        "skorch": version("skorch"),
-        "python": platform.python_version(),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_start": os.getloadavg(),
+        **stamp_of("benchmarks.speed", argv),
         "data": data.source,
         "train_shape": list(data.X_train.shape),
         "test_shape": list(data.X_test.shape),

@@ -570,6 +570,7 @@ class LatentManifoldDisplay:
         dims=(0, 1),
         quantile_range=(0.05, 0.95),
         ax=None,
+        **kwargs,
     ):
         """Plot the decoded images over a grid of two latent dimensions.
 
@@ -596,6 +597,11 @@ class LatentManifoldDisplay:
 
         ax : matplotlib.axes.Axes, default=None
             Axes to draw on. None makes a new figure.
+
+        **kwargs : dict
+            Passed to ``ax.imshow``, e.g. ``vmin=0, vmax=1`` to show the decoded
+            means on the data's range (by default the grey scale spans the decoded
+            images' own range, and ``cmap`` is ``"gray"``).
 
         Returns
         -------
@@ -656,15 +662,18 @@ class LatentManifoldDisplay:
         images = estimator.inverse_transform(Z).reshape(
             n_per_side, n_per_side, height, width
         )
-        return cls(images=images, grid=grid, dims=dims).plot(ax=ax)
+        return cls(images=images, grid=grid, dims=dims).plot(ax=ax, **kwargs)
 
-    def plot(self, ax=None):
+    def plot(self, ax=None, **kwargs):
         """Draw the tiled image.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, default=None
             Axes to draw on. None makes a new figure.
+
+        **kwargs : dict
+            Passed to ``ax.imshow`` (``cmap`` defaults to ``"gray"``).
 
         Returns
         -------
@@ -696,7 +705,7 @@ class LatentManifoldDisplay:
         self.ax_ = ax
         self.figure_ = ax.figure
         tiled = images.transpose(0, 2, 1, 3).reshape(n * height, n * width)
-        self.image_ = ax.imshow(tiled, cmap="gray")
+        self.image_ = ax.imshow(tiled, **{"cmap": "gray", **kwargs})
         ticks = _tick_indices(n)
         ax.set_xticks((ticks + 0.5) * width - 0.5, [f"{grid[j]:.2f}" for j in ticks])
         ax.set_yticks(

@@ -259,6 +259,20 @@ def test_manifold_draws_on_given_axes(vae):
     assert len(ax.images) == 1
 
 
+def test_manifold_passes_keywords_to_imshow(vae):
+    default = LatentManifoldDisplay.from_estimator(
+        vae, image_shape=(8, 8), n_per_side=3
+    )
+    low, high = default.images.min(), default.images.max()
+    assert default.image_.get_clim() == pytest.approx((low, high))
+    assert default.image_.get_cmap().name == "gray"
+    disp = LatentManifoldDisplay.from_estimator(
+        vae, image_shape=(8, 8), n_per_side=3, vmin=-1, vmax=2, cmap="viridis"
+    )
+    assert disp.image_.get_clim() == (-1, 2)
+    assert disp.image_.get_cmap().name == "viridis"
+
+
 def test_manifold_needs_two_latent_dimensions(vae1):
     with pytest.raises(ValueError, match=r"latent_dim >= 2.*latent_dim=1"):
         LatentManifoldDisplay.from_estimator(vae1, image_shape=(8, 8))

@@ -1,0 +1,73 @@
+"""What every benchmark report is stamped with: command, date, versions, machine."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import torch
+
+import skvae
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def version(package: str) -> str | None:
+    """The installed version of ``package``, or None."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def stamp(module: str, argv: list[str]) -> dict:
+    """The command that ran ``module`` with ``argv``, the date, versions and machine."""
+    return {
+        "command": shlex.join(["python", "-m", module, *argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "skvae": skvae.__version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "skorch": version("skorch"),
+        "matplotlib": version("matplotlib"),
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_start": os.getloadavg(),
+    }
+
+
+def stamp_line(s: dict) -> str:
+    """One Markdown line naming the command, versions and machine of ``s``."""
+    return (
+        f"`{s['command']}` · {s['date']} · skvae {s['skvae']}, torch {s['torch']}, "
+        f"scikit-learn {s['scikit-learn']}, numpy {s['numpy']}, Python {s['python']} · "
+        f"{s['cpu']}, {s['cpu_count']} CPUs, {s['torch_threads']} torch threads · "
+        "load average at start "
+        + ", ".join(f"{x:.2f}" for x in s["load_average_start"])
+    )
+
+
+def write_report(out: Path, name: str, payload: dict, markdown: list[str]) -> None:
+    """Write ``name``.json (``payload``) and ``name``.md (``markdown`` lines)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (out / f"{name}.md").write_text("\n".join(markdown) + "\n")
