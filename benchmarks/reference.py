@@ -62,40 +62,62 @@ def loss_function(heads, x, mu, logvar, likelihood):
     return rec + kld
 
 
-def train_plain(
-    X: torch.Tensor,
-    *,
-    epochs: int,
-    hidden: int = 500,
-    latent: int = 2,
-    likelihood: str = "bernoulli",
-    batch_size: int = 100,
-    lr: float = 1e-3,
-    seed: int = 0,
-) -> tuple[PlainVAE, list[float], list[float]]:
-    """Train on float32 ``X``; return the model, per-epoch seconds and mean losses."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # nn.Linear initialises from the global generator
-        model = PlainVAE(X.shape[1], hidden, latent, likelihood)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    seconds, losses = [], []
-    for _ in range(epochs):
-        start = time.perf_counter()
+class PlainTrainer:
+    """The loop's state: model, ``torch.optim.Adam`` with its defaults, generator.
+
+    ``epoch()`` runs one pass over shuffled minibatches of the pre-loaded float32
+    ``X`` and returns its mean loss, so benchmarks can time epochs one by one.
+    """
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        *,
+        hidden: int = 500,
+        latent: int = 2,
+        likelihood: str = "bernoulli",
+        batch_size: int = 100,
+        lr: float = 1e-3,
+        seed: int = 0,
+    ) -> None:
+        self.X, self.likelihood, self.batch_size = X, likelihood, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # nn.Linear initialises from the global generator
+            self.model = PlainVAE(X.shape[1], hidden, latent, likelihood)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+
+    def epoch(self) -> float:
+        X, model, optimizer = self.X, self.model, self.optimizer
         model.train()
         total = 0.0
-        order = torch.randperm(len(X), generator=generator)
-        for i in range(0, len(X), batch_size):
-            x = X[order[i : i + batch_size]]
+        order = torch.randperm(len(X), generator=self.generator)
+        for i in range(0, len(X), self.batch_size):
+            x = X[order[i : i + self.batch_size]]
             optimizer.zero_grad()
-            heads, mu, logvar = model(x, generator)
-            loss = loss_function(heads, x, mu, logvar, likelihood)
+            heads, mu, logvar = model(x, self.generator)
+            loss = loss_function(heads, x, mu, logvar, self.likelihood)
             loss.backward()
             total += loss.item()
             optimizer.step()
+        return total / len(X)
+
+
+def train_plain(
+    X: torch.Tensor, *, epochs: int, **kwargs
+) -> tuple[PlainVAE, list[float], list[float]]:
+    """Train on float32 ``X``; return the model, per-epoch seconds and mean losses.
+
+    ``kwargs`` are :class:`PlainTrainer`'s (hidden, latent, likelihood, batch_size,
+    lr, seed).
+    """
+    trainer = PlainTrainer(X, **kwargs)
+    seconds, losses = [], []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        losses.append(trainer.epoch())
         seconds.append(time.perf_counter() - start)
-        losses.append(total / len(X))
-    return model, seconds, losses
+    return trainer.model, seconds, losses
 
 
 @torch.inference_mode()

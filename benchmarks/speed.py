@@ -323,10 +323,8 @@ def ratio(a: float | None, b: float | None) -> float | None:
 # ----------------------------------------------------------------------- training
 
 
-def skvae_epochs(
-    X: np.ndarray, latent: int, likelihood: str, epochs: int
-) -> list[float]:
-    """Seconds of 1 + ``epochs`` ``partial_fit`` calls (one epoch each)."""
+def skvae_epoch(X: np.ndarray, latent: int, likelihood: str) -> Callable[[], object]:
+    """One ``partial_fit`` call (one epoch) of a VAETransformer, per call."""
     vae = VAETransformer(
         latent_dim=latent,
         hidden_layer_sizes=(HIDDEN,),
@@ -334,32 +332,46 @@ def skvae_epochs(
         batch_size=BATCH,
         random_state=0,
     )
-    return [timed(lambda: vae.partial_fit(X)) for _ in range(epochs + 1)]
+    return lambda: vae.partial_fit(X)
 
 
-def plain_epochs(
-    X: np.ndarray, latent: int, likelihood: str, epochs: int
-) -> list[float]:
-    """Seconds of 1 + ``epochs`` epochs of the hand-written torch loop."""
-    from benchmarks.reference import train_plain
+def plain_epoch(X: np.ndarray, latent: int, likelihood: str) -> Callable[[], object]:
+    """One epoch of the hand-written torch loop, per call."""
+    from benchmarks.reference import PlainTrainer
 
-    _, seconds, _ = train_plain(
+    trainer = PlainTrainer(
         torch.from_numpy(X),
-        epochs=epochs + 1,
         hidden=HIDDEN,
         latent=latent,
         likelihood=likelihood,
         batch_size=BATCH,
     )
-    return seconds
+    return trainer.epoch
 
 
-def skorch_epochs(
-    make_net: Callable, X: np.ndarray, latent: int, likelihood: str, epochs: int
-) -> list[float]:
-    """Seconds of 1 + ``epochs`` warm-started ``NeuralNet.fit`` calls."""
+def skorch_epoch(
+    make_net: Callable, X: np.ndarray, latent: int, likelihood: str
+) -> Callable[[], object]:
+    """One warm-started ``NeuralNet.fit`` call (one epoch), per call."""
     net = make_net(N_FEATURES, HIDDEN, latent, likelihood, BATCH)
-    return [timed(lambda: net.fit(X, y=None)) for _ in range(epochs + 1)]
+    return lambda: net.fit(X, y=None)
+
+
+def interleaved_epochs(
+    runners: dict[str, Callable[[], object]], epochs: int
+) -> dict[str, list[float]]:
+    """Seconds of 1 + ``epochs`` epochs of each runner, taken in turns.
+
+    Round k runs one epoch of every runner, in an order rotated by k, so a slow
+    spell of the (shared, noisy) machine falls on all of them alike instead of on
+    whichever happened to be running; the first round is the warm-up.
+    """
+    names = list(runners)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for k in range(epochs + 1):
+        for name in names[k % len(names) :] + names[: k % len(names)]:
+            seconds[name].append(timed(runners[name]))
+    return seconds
 
 
 def import_skorch() -> Callable | None:
@@ -385,13 +397,14 @@ def training_section(data: Data, settings: Settings, timer: MatMulTimer) -> dict
             floor_s, flops = timer.floor(
                 mm for b in batch_sizes(n, BATCH) for mm in training_matmuls(b, layers)
             )
-            raw = {
-                "skvae": skvae_epochs(X, latent, likelihood, settings.epochs),
-                "plain": plain_epochs(X, latent, likelihood, settings.epochs),
-                "skorch": None
-                if make_net is None
-                else skorch_epochs(make_net, X, latent, likelihood, settings.epochs),
+            runners = {
+                "skvae": skvae_epoch(X, latent, likelihood),
+                "plain": plain_epoch(X, latent, likelihood),
             }
+            if make_net is not None:
+                runners["skorch"] = skorch_epoch(make_net, X, latent, likelihood)
+            raw = {"skorch": None, **interleaved_epochs(runners, settings.epochs)}
+            del runners
             gc.collect()
             row: dict = {"likelihood": likelihood, "latent": latent, "rows": n}
             for name, seconds in raw.items():
@@ -905,7 +918,8 @@ def training_markdown(section: dict) -> list[str]:
             ratio_col("skorch/floor", "skorch_vs_floor"),
         ],
         rows,
-        f"Seconds per epoch (median of {section['epochs']} after 1 warm-up) on "
+        f"Seconds per epoch (median of {section['epochs']} after 1 warm-up; one "
+        "epoch of each in turn, in rotating order) on "
         f"{rows[0]['rows']}x{N_FEATURES} float32 rows, {N_FEATURES}-{HIDDEN}-latent, "
         f"tanh, batch {BATCH}; floor = measured time of the epoch's matmuls alone.",
     )
