@@ -385,6 +385,19 @@ def seed_explanation(at_seed_lr: dict, at_low_lr: dict) -> list[str]:
 # ------------------------------------------------------------------------ figure 2
 
 
+def paper_vae(latent: int, lr: float) -> VAETransformer:
+    """The paper's MNIST model: Bernoulli, 500 tanh units, Adagrad, batch 100."""
+    return VAETransformer(
+        hidden_layer_sizes=(500,),
+        latent_dim=latent,
+        likelihood="bernoulli",
+        optimizer="adagrad",
+        learning_rate_init=lr,
+        batch_size=100,
+        random_state=0,
+    )
+
+
 def figure2(data: Dataset, args, s: dict) -> None:
     """The lower bound against training samples seen, per latent size (Adagrad)."""
     import matplotlib.pyplot as plt
@@ -393,14 +406,7 @@ def figure2(data: Dataset, args, s: dict) -> None:
     lr, selection = args.adagrad_lr, {}
     if lr is None:  # as the paper: the step size that trains best at first
         for candidate in ADAGRAD_STEPS:
-            est = VAETransformer(
-                hidden_layer_sizes=(500,),
-                latent_dim=20,
-                likelihood="bernoulli",
-                optimizer="adagrad",
-                learning_rate_init=candidate,
-                random_state=0,
-            ).partial_fit(data.X_train)
+            est = paper_vae(20, candidate).partial_fit(data.X_train)
             selection[candidate] = est.loss_curve_[-1]
             print(
                 f"figure2: Adagrad {candidate}, first epoch loss "
@@ -412,18 +418,10 @@ def figure2(data: Dataset, args, s: dict) -> None:
     X_train_eval = binarize(data.X_train[:n_eval], seed=1)
     X_test_all = binarize(data.X_test)
     X_test_eval = X_test_all[:n_eval]
-    checkpoints = sorted({e for e in np.unique(np.geomspace(1, epochs, 8).round())})
+    checkpoints = set(np.geomspace(1, epochs, 8).round().astype(int))
     curves = []
     for latent in (3, 5, 10, 20, 200):
-        est = VAETransformer(
-            hidden_layer_sizes=(500,),
-            latent_dim=latent,
-            likelihood="bernoulli",
-            optimizer="adagrad",
-            learning_rate_init=lr,
-            batch_size=100,
-            random_state=0,
-        )
+        est = paper_vae(latent, lr)
         points, start = [], time.perf_counter()
         for epoch in range(1, epochs + 1):
             est.partial_fit(data.X_train)
