@@ -35,6 +35,14 @@ class Likelihood(ABC):
         """Return log p(x | z) summed over features, broadcasting x against heads."""
 
     @abstractmethod
+    def log_prob_and_grad(self, x: Tensor, out: Tensor) -> tuple[Tensor, Tensor]:
+        """Return :meth:`log_prob` and its gradient with respect to ``out``.
+
+        ``out`` is the decoder's output, its heads side by side on the last axis
+        (shape (..., n_heads * n_features)); the gradient has its shape.
+        """
+
+    @abstractmethod
     def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
         """Return E[x | z]."""
 
@@ -70,6 +78,23 @@ class Gaussian(Likelihood):
         sq = (x - mean).square() * torch.exp(-log_var)
         return -0.5 * (_LOG_2PI + log_var + sq).sum(-1)
 
+    def log_prob_and_grad(self, x: Tensor, out: Tensor) -> tuple[Tensor, Tensor]:
+        n_features = out.shape[-1] // 2
+        mean, raw = out[..., :n_features], out[..., n_features:]
+        shifted = raw - self.min_log_var
+        log_var = F.softplus(shifted).add_(self.min_log_var)
+        diff = x - mean
+        grad_mean = diff * torch.exp(-log_var)  # d/dmean = (x - mean) / var
+        sq = diff * grad_mean
+        log_p = -0.5 * (log_var + sq).sum(-1) - 0.5 * _LOG_2PI * n_features
+        grad = torch.empty_like(out)
+        grad[..., :n_features] = grad_mean
+        # d/dlog_var = ((x - mean)^2 / var - 1) / 2, and dlog_var/draw = sigmoid.
+        torch.mul(
+            sq.sub_(1.0).mul_(0.5), torch.sigmoid(shifted), out=grad[..., n_features:]
+        )
+        return log_p, grad
+
     def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
         return heads[0]
 
@@ -95,6 +120,11 @@ class Bernoulli(Likelihood):
     def log_prob(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
         (logits,) = heads
         return (x * logits - F.softplus(logits)).sum(-1)
+
+    def log_prob_and_grad(self, x: Tensor, out: Tensor) -> tuple[Tensor, Tensor]:
+        x = x.expand_as(out)
+        log_p = -F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(-1)
+        return log_p, x - torch.sigmoid(out)
 
     def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
         return torch.sigmoid(heads[0])
