@@ -110,7 +110,7 @@ def make_settings(quick: bool, epochs: int | None) -> Settings:
         matmul_seconds=0.5,
         repeats=5,
         scaling_sizes=(10000, 30000, 60000),
-        scaling_repeats=3,
+        scaling_repeats=5,
         big_rows=1_000_000,
         import_repeats=3,
         small_fit_repeats=3,
@@ -510,10 +510,13 @@ def inference_section(data: Data, settings: Settings, timer: MatMulTimer) -> dic
 
 
 def scaling_section(data: Data, settings: Settings) -> dict:
-    """Cost per row of an epoch at growing sizes; transform of 10^6 rows."""
-    rows = []
+    """Cost per row of an epoch at growing sizes; transform of 10^6 rows.
+
+    The sizes take their epochs in turns, like the training section's runners, so
+    that the machine's slow spells do not pass for a cost that grows with the rows.
+    """
+    runners = {}
     for n in settings.scaling_sizes:
-        X = data.X_train[:n]
         vae = VAETransformer(
             latent_dim=2,
             hidden_layer_sizes=(HIDDEN,),
@@ -521,8 +524,9 @@ def scaling_section(data: Data, settings: Settings) -> dict:
             batch_size=BATCH,
             random_state=0,
         )
-        epoch = partial(vae.partial_fit, X)
-        seconds = [timed(epoch) for _ in range(1 + settings.scaling_repeats)]
+        runners[n] = partial(vae.partial_fit, data.X_train[:n])
+    rows = []
+    for n, seconds in interleaved_epochs(runners, settings.scaling_repeats).items():
         median = statistics.median(seconds[1:])
         rows.append(
             {
@@ -979,8 +983,9 @@ def scaling_markdown(section: dict) -> list[str]:
             col("s per 1000 rows", "seconds_per_1000_rows", ".4f"),
         ],
         section["rows"],
-        f"skvae seconds per epoch (median of {section['repeats']} after a warm-up) "
-        "by number of training rows: the cost per row should not grow.",
+        f"skvae seconds per epoch (median of {section['repeats']} after a warm-up; "
+        "one epoch of each size in turn, in rotating order) by number of training "
+        "rows: the cost per row should not grow.",
     )
     lines += [
         f"Cost per row, max/min - 1: **{section['spread']:.1%}** (target <= "
