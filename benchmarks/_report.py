@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,12 +37,30 @@ def version(package: str) -> str | None:
         return None
 
 
+def git_commit() -> str | None:
+    """The checkout's commit (``+changes`` where skvae/ differs from it), or None."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", "skvae")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+changes" if changed else "")
+
+
 def stamp(module: str, argv: list[str]) -> dict:
     """The command that ran ``module`` with ``argv``, the date, versions and machine."""
     return {
         "command": shlex.join(["python", "-m", module, *argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "skvae": skvae.__version__,
+        "commit": git_commit(),
         "torch": torch.__version__,
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
@@ -58,7 +77,8 @@ def stamp(module: str, argv: list[str]) -> dict:
 def stamp_line(s: dict) -> str:
     """One Markdown line naming the command, versions and machine of ``s``."""
     return (
-        f"`{s['command']}` · {s['date']} · skvae {s['skvae']}, torch {s['torch']}, "
+        f"`{s['command']}` · {s['date']} · skvae {s['skvae']} "
+        f"(commit {s.get('commit')}), torch {s['torch']}, "
         f"scikit-learn {s['scikit-learn']}, numpy {s['numpy']}, Python {s['python']} · "
         f"{s['cpu']}, {s['cpu_count']} CPUs, {s['torch_threads']} torch threads · "
         "load average at start "

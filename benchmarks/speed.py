@@ -868,7 +868,8 @@ def markdown(stamp: dict, sections: dict, goals: list[dict]) -> str:
     if missing:
         lines += [f"**Incomplete: {', '.join(missing)} not (yet) measured.**", ""]
     lines += [
-        f"`{s['command']}` · {s['date']} · skvae {s['skvae']}, torch {s['torch']}, "
+        f"`{s['command']}` · {s['date']} · skvae {s['skvae']} "
+        f"(commit {s.get('commit')}), torch {s['torch']}, "
         f"scikit-learn {s['scikit-learn']}, numpy {s['numpy']}, skorch "
         f"{s['skorch'] or 'not installed'}, Python {s['python']} · {s['cpu']}, "
         f"{s['cpu_count']} CPUs, {s['torch_threads']} torch threads · load average "
