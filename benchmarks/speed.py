@@ -357,6 +357,10 @@ def skorch_epoch(
     return lambda: net.fit(X, y=None)
 
 
+#: The implementations timed against each other, in table order.
+RUNNERS = ("skvae", "plain", "skorch")
+
+
 def interleaved_epochs(
     runners: dict[str, Callable[[], object]], epochs: int
 ) -> dict[str, list[float]]:
@@ -384,55 +388,74 @@ def import_skorch() -> Callable | None:
     return make_net
 
 
+def paired_ratio(a: list[float] | None, b: list[float] | None) -> float | None:
+    """Median over the measured rounds of ``a[k] / b[k]`` (round 0 is the warm-up).
+
+    Both epochs of a pair ran in the same round, a minute apart at most, so the
+    machine's slow spells, which last minutes, divide out.
+    """
+    if a is None or b is None:
+        return None
+    return statistics.median(x / y for x, y in zip(a[1:], b[1:], strict=True))
+
+
 def training_section(data: Data, settings: Settings, timer: MatMulTimer) -> dict:
-    """Seconds per epoch of skvae, plain torch and skorch, and the matmul floor."""
+    """Seconds per epoch of skvae, plain torch and skorch, and the matmul floor.
+
+    Every configuration's runners share the rounds: each round runs one epoch of all
+    of them, so each configuration meets the same mix of the machine's fast and slow
+    spells (measured one configuration after another, a ratio moved by 0.2 between
+    runs).
+    """
     X = data.X_train
     n = len(X)
     make_net = import_skorch()
+    configs = [(lik, latent) for lik in ("bernoulli", "gaussian") for latent in (2, 20)]
+    runners: dict[str, Callable[[], object]] = {}
+    for likelihood, latent in configs:
+        key = f"{likelihood} {latent}"
+        runners[f"{key} skvae"] = skvae_epoch(X, latent, likelihood)
+        runners[f"{key} plain"] = plain_epoch(X, latent, likelihood)
+        if make_net is not None:
+            runners[f"{key} skorch"] = skorch_epoch(make_net, X, latent, likelihood)
+    measured = interleaved_epochs(runners, settings.epochs)
+    del runners
+    gc.collect()
     rows = []
-    for likelihood in ("bernoulli", "gaussian"):
-        heads = 2 if likelihood == "gaussian" else 1
-        for latent in (2, 20):
-            layers = vae_layers(latent, heads)
-            floor_s, flops = timer.floor(
-                mm for b in batch_sizes(n, BATCH) for mm in training_matmuls(b, layers)
-            )
-            runners = {
-                "skvae": skvae_epoch(X, latent, likelihood),
-                "plain": plain_epoch(X, latent, likelihood),
-            }
-            if make_net is not None:
-                runners["skorch"] = skorch_epoch(make_net, X, latent, likelihood)
-            raw = {"skorch": None, **interleaved_epochs(runners, settings.epochs)}
-            del runners
-            gc.collect()
-            row: dict = {"likelihood": likelihood, "latent": latent, "rows": n}
-            for name, seconds in raw.items():
-                median = None if seconds is None else statistics.median(seconds[1:])
-                row[f"{name}_s"] = median
-                row[f"{name}_epochs_s"] = seconds
-                row[f"{name}_rows_per_s"] = ratio(n, median)
-                row[f"{name}_gflops"] = ratio(flops / 1e9, median)
-            row.update(
-                floor_s=floor_s,
-                floor_gflops=flops / 1e9 / floor_s,
-                gflop_per_epoch=flops / 1e9,
-                mflop_per_row=flops / n / 1e6,
-                skvae_vs_plain=ratio(row["skvae_s"], row["plain_s"]),
-                skvae_vs_skorch=ratio(row["skvae_s"], row["skorch_s"]),
-                skvae_vs_floor=ratio(row["skvae_s"], floor_s),
-                plain_vs_floor=ratio(row["plain_s"], floor_s),
-                skorch_vs_floor=ratio(row["skorch_s"], floor_s),
-            )
-            rows.append(row)
-            print(
-                f"training {likelihood:9s} latent {latent:2d}: "
-                + ", ".join(
-                    f"{k} {row[k + '_s']:.3f} s" if row[k + "_s"] else f"{k} skipped"
-                    for k in ("skvae", "plain", "skorch", "floor")
-                ),
-                flush=True,
-            )
+    for likelihood, latent in configs:
+        key = f"{likelihood} {latent}"
+        layers = vae_layers(latent, 2 if likelihood == "gaussian" else 1)
+        floor_s, flops = timer.floor(
+            mm for b in batch_sizes(n, BATCH) for mm in training_matmuls(b, layers)
+        )
+        raw = {name: measured.get(f"{key} {name}") for name in RUNNERS}
+        row: dict = {"likelihood": likelihood, "latent": latent, "rows": n}
+        for name, seconds in raw.items():
+            median = None if seconds is None else statistics.median(seconds[1:])
+            row[f"{name}_s"] = median
+            row[f"{name}_epochs_s"] = seconds
+            row[f"{name}_rows_per_s"] = ratio(n, median)
+            row[f"{name}_gflops"] = ratio(flops / 1e9, median)
+        row.update(
+            floor_s=floor_s,
+            floor_gflops=flops / 1e9 / floor_s,
+            gflop_per_epoch=flops / 1e9,
+            mflop_per_row=flops / n / 1e6,
+            skvae_vs_plain=paired_ratio(raw["skvae"], raw["plain"]),
+            skvae_vs_skorch=paired_ratio(raw["skvae"], raw["skorch"]),
+            skvae_vs_floor=ratio(row["skvae_s"], floor_s),
+            plain_vs_floor=ratio(row["plain_s"], floor_s),
+            skorch_vs_floor=ratio(row["skorch_s"], floor_s),
+        )
+        rows.append(row)
+        print(
+            f"training {likelihood:9s} latent {latent:2d}: "
+            + ", ".join(
+                f"{k} {row[k + '_s']:.3f} s" if row[k + "_s"] else f"{k} skipped"
+                for k in (*RUNNERS, "floor")
+            ),
+            flush=True,
+        )
     return {"epochs": settings.epochs, "skorch": make_net is not None, "rows": rows}
 
 
@@ -923,10 +946,12 @@ def training_markdown(section: dict) -> list[str]:
             ratio_col("skorch/floor", "skorch_vs_floor"),
         ],
         rows,
-        f"Seconds per epoch (median of {section['epochs']} after 1 warm-up; one "
-        "epoch of each in turn, in rotating order) on "
+        f"Seconds per epoch (median of {section['epochs']} after 1 warm-up) on "
         f"{rows[0]['rows']}x{N_FEATURES} float32 rows, {N_FEATURES}-{HIDDEN}-latent, "
-        f"tanh, batch {BATCH}; floor = measured time of the epoch's matmuls alone.",
+        f"tanh, batch {BATCH}. Each round runs one epoch of every implementation "
+        "and configuration, in an order rotated by one per round; skvae/plain and "
+        "skvae/skorch are medians of the ratios within a round. Floor = measured "
+        "time of the epoch's matmuls alone.",
     )
     lines += table(
         [
