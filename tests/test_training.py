@@ -360,6 +360,8 @@ def test_train_runs_max_epochs_without_stop_rule():
     assert outcome.epochs == 3 and not outcome.converged and not outcome.diverged
     assert len(history.loss) == 3
     assert [line.split(":")[0] for line in lines] == ["Epoch 5", "Epoch 6", "Epoch 7"]
+    # Steps fill the gradient buffers; the trained model is handed back without them.
+    assert all(p.grad is None for p in model.parameters())
 
 
 def _nan_like(vector):
