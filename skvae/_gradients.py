@@ -22,9 +22,10 @@ from skvae._model import VAE
 
 _Fn = Callable[[Tensor], Tensor]
 
-#: f(a) from the pre-activation, and f'(a) from the activation's output f(a).
-_ACTIVATIONS: dict[str, tuple[_Fn, _Fn]] = {
-    "identity": (lambda a: a, lambda y: torch.ones_like(y)),
+#: f(a) from the pre-activation, and f'(a) from the activation's output f(a) (None
+#: where f' is 1).
+_ACTIVATIONS: dict[str, tuple[_Fn, _Fn | None]] = {
+    "identity": (lambda a: a, None),
     "logistic": (torch.sigmoid, lambda y: y * (1.0 - y)),
     "tanh": (torch.tanh, lambda y: 1.0 - y.square()),
     "relu": (F.relu, lambda y: (y > 0).to(y.dtype)),
@@ -62,7 +63,7 @@ def _backward(
     head: nn.Linear,
     inputs: list[Tensor],
     grad_out: Tensor,
-    act_grad: _Fn,
+    act_grad: _Fn | None,
     need_input_grad: bool,
 ) -> Tensor | None:
     """Set the gradients of ``layers`` and ``head`` from that of the head's output.
@@ -77,7 +78,7 @@ def _backward(
         if i == 0 and not need_input_grad:
             return None
         grad = grad.mm(layer.weight)
-        if i > 0:  # through the activation that produced inputs[i]
+        if i > 0 and act_grad is not None:  # through the activation of inputs[i]
             grad = grad.mul_(act_grad(inputs[i]))
     return grad
 
