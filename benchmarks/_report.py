@@ -74,14 +74,25 @@ def stamp(module: str, argv: list[str]) -> dict:
     }
 
 
+def versions_line(s: dict, *extra: str) -> str:
+    """The command, date, skvae's commit and the library versions of ``s``.
+
+    ``extra`` names more packages to list ("not installed" where missing).
+    """
+    libraries = [f"torch {s['torch']}", f"scikit-learn {s['scikit-learn']}"]
+    libraries += [f"numpy {s['numpy']}"]
+    libraries += [f"{name} {s[name] or 'not installed'}" for name in extra]
+    return (
+        f"`{s['command']}` · {s['date']} · skvae {s['skvae']} "
+        f"(commit {s.get('commit')}), {', '.join(libraries)}, Python {s['python']}"
+    )
+
+
 def stamp_line(s: dict) -> str:
     """One Markdown line naming the command, versions and machine of ``s``."""
     return (
-        f"`{s['command']}` · {s['date']} · skvae {s['skvae']} "
-        f"(commit {s.get('commit')}), torch {s['torch']}, "
-        f"scikit-learn {s['scikit-learn']}, numpy {s['numpy']}, Python {s['python']} · "
-        f"{s['cpu']}, {s['cpu_count']} CPUs, {s['torch_threads']} torch threads · "
-        "load average at start "
+        f"{versions_line(s)} · {s['cpu']}, {s['cpu_count']} CPUs, "
+        f"{s['torch_threads']} torch threads · load average at start "
         + ", ".join(f"{x:.2f}" for x in s["load_average_start"])
     )
 

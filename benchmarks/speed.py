@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from benchmarks._report import stamp as stamp_of
+from benchmarks._report import versions_line
 from benchmarks.mnist_data import DEFAULT_DIR, ENV_VAR, load_mnist
 from skvae import VAETransformer
 
@@ -891,11 +892,8 @@ def markdown(stamp: dict, sections: dict, goals: list[dict]) -> str:
     if missing:
         lines += [f"**Incomplete: {', '.join(missing)} not (yet) measured.**", ""]
     lines += [
-        f"`{s['command']}` · {s['date']} · skvae {s['skvae']} "
-        f"(commit {s.get('commit')}), torch {s['torch']}, "
-        f"scikit-learn {s['scikit-learn']}, numpy {s['numpy']}, skorch "
-        f"{s['skorch'] or 'not installed'}, Python {s['python']} · {s['cpu']}, "
-        f"{s['cpu_count']} CPUs, {s['torch_threads']} torch threads · load average "
+        f"{versions_line(s, 'skorch')} · {s['cpu']}, {s['cpu_count']} CPUs, "
+        f"{s['torch_threads']} torch threads · load average "
         f"{s['load_average_start'][0]:.2f} at start, {s['load_average_end'][0]:.2f} "
         f"at end · data: {s['data']}, train {s['train_shape']}, test "
         f"{s['test_shape']} · {s['total_seconds']:.0f} s in all.",
