@@ -71,6 +71,7 @@ def test_main_job_end_to_end_on_a_subset(tmp_path):
     from benchmarks.mnist import EXPERIMENTS, main
 
     argv = ["all", "--rows", "300", "100", "--max-iter", "2", "--epochs", "1"]
+    argv += ["--recipe-epochs", "1"]
     main([*argv, "--seeds", "2", "--iwae-samples", "5", "--out", str(tmp_path)])
     for name in EXPERIMENTS:
         report = json.loads((tmp_path / f"mnist_{name}.json").read_text())
