@@ -25,14 +25,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from skvae._gradients import unsupported_reason
 from skvae._likelihoods import LIKELIHOODS
-from skvae._model import (
-    ACTIVATIONS,
-    VAEConfig,
-    build_vae,
-    elbo,
-    importance_log_likelihood,
-)
+from skvae._model import ACTIVATIONS, VAEConfig, build_vae
+from skvae._objectives import OBJECTIVES, elbo, importance_log_likelihood
 from skvae._torch_utils import (
     batched,
     make_generator,
@@ -43,10 +39,13 @@ from skvae._torch_utils import (
     to_tensor,
 )
 from skvae._training import (
+    GRADIENTS,
     OPTIMIZERS,
     History,
     StopRule,
+    choose_gradient,
     make_optimizer,
+    make_step,
     move_optimizer_state,
     set_hyperparameters,
     train,
@@ -75,7 +74,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     the prior is p(z) = N(0, I). Training maximises the evidence lower bound (ELBO)
     ``E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))`` by minibatch gradient steps, with
     the reparameterisation z = mu + sigma * eps, eps ~ N(0, I), and the KL in closed
-    form. ``transform`` returns the latent means mu(x), like a nonlinear PCA;
+    form (or, with ``objective="iwae"``, the importance-weighted bound).
+    ``transform`` returns the latent means mu(x), like a nonlinear PCA;
     ``inverse_transform`` decodes latent points; ``score`` is the mean ELBO.
 
     Parameters
@@ -102,12 +102,29 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         - ``"bernoulli"``: Bernoulli(sigmoid(logits(z))), the paper's MNIST model.
           X must lie in [0, 1] (binary data, or intensities).
 
+    objective : {"elbo", "iwae"}, default="elbo"
+        What training maximises.
+
+        - ``"elbo"``: the evidence lower bound of Kingma & Welling (2013), with
+          ``n_mc_samples`` draws of z per row and the KL in closed form.
+        - ``"iwae"``: the importance-weighted bound of Burda, Grosse & Salakhutdinov
+          (2016), log (1/K) sum_k p(x, z_k) / q(z_k|x) with K = ``n_mc_samples``
+          draws per row: tighter than the ELBO for K > 1 (K = 1 is the ELBO with a
+          Monte-Carlo KL), so it trains for a higher log p(x) at K times the
+          decoder's cost per step. Use K > 1 (Burda et al. used 5 and 50).
+
+        ``score`` and ``score_samples`` stay the ELBO whichever objective trained;
+        ``log_marginal_likelihood`` measures log p(x), what IWAE improves.
+
     beta : float, default=1.0
         Weight of the KL term (beta = 1 is the ELBO; beta != 1 is a beta-VAE).
+        With ``objective="iwae"`` it weighs log p(z) - log q(z|x) inside each
+        importance weight.
 
     n_mc_samples : int, default=1
-        Monte-Carlo draws L of z per row and step. 1 is the paper's choice with
-        batches of 100: the batch already averages the noise.
+        Draws of z per row and step: the Monte-Carlo samples L of the ELBO, or the
+        importance samples K of ``objective="iwae"``. 1 is the paper's choice for
+        the ELBO with batches of 100: the batch already averages the noise.
 
     batch_size : int, default=100
         Rows per gradient step (the paper's and the seed's 100); clipped to the
@@ -161,6 +178,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Whether ``fit`` continues from the previous solution (weights, optimizer
         state and curves) instead of starting afresh.
 
+    gradient : {"auto", "autograd", "closed_form"}, default="auto"
+        How a training step computes its gradient. ``"autograd"``, the general
+        path, differentiates the objective's loss with torch's autograd and
+        trains every objective and likelihood. ``"closed_form"`` is a hand-written
+        forward and backward pass for the ELBO alone (``objective="iwae"``
+        raises), equal to autograd's gradient up to rounding and faster on the
+        CPU (``benchmarks/speed.py``). ``"auto"`` takes ``"closed_form"`` for the
+        ELBO on the CPU and ``"autograd"`` otherwise; ``gradient_`` records the
+        choice.
+
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train and infer. ``"auto"`` uses a GPU when torch sees one. The
         fitted ``module_`` always lives on the CPU, so models pickle anywhere.
@@ -195,11 +222,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The KL(q(z|x) || p(z)) part of ``loss_curve_`` per epoch (before beta).
 
     validation_scores_ : list of float or None
-        Validation ELBO per epoch (higher is better) with ``early_stopping``, else
-        None.
+        Validation bound per epoch (higher is better) with ``early_stopping``, else
+        None: the ELBO, or with ``objective="iwae"`` the importance-weighted bound
+        with ``n_mc_samples`` draws per row (fixed for the whole fit).
 
     best_validation_score_ : float or None
         Best of ``validation_scores_``; its weights are the ones kept.
+
+    gradient_ : {"autograd", "closed_form"}
+        How the last call to ``fit`` or ``partial_fit`` computed its gradients
+        (``gradient`` resolved by its rule).
 
     n_iter_ : int
         Epochs run, over all calls to ``fit`` (with ``warm_start``) and
@@ -246,6 +278,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "likelihood": [StrOptions(set(LIKELIHOODS))],
+        "objective": [StrOptions(set(OBJECTIVES))],
         "beta": [Interval(Real, 0, None, closed="left")],
         "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -259,6 +292,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
+        "gradient": [StrOptions(set(GRADIENTS))],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -271,6 +305,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         hidden_layer_sizes=(100,),
         activation="tanh",
         likelihood="gaussian",
+        objective="elbo",
         beta=1.0,
         n_mc_samples=1,
         batch_size=100,
@@ -284,6 +319,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         n_iter_no_change=10,
         tol=1e-4,
         warm_start=False,
+        gradient="auto",
         device="cpu",
         random_state=None,
         verbose=0,
@@ -292,6 +328,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.likelihood = likelihood
+        self.objective = objective
         self.beta = beta
         self.n_mc_samples = n_mc_samples
         self.batch_size = batch_size
@@ -305,6 +342,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.warm_start = warm_start
+        self.gradient = gradient
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -329,6 +367,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self : VAETransformer
             The fitted estimator.
         """
+        self._check_gradient()
         fresh = not (self.warm_start and hasattr(self, "module_"))
         X = self._validate_training_data(X, reset=fresh)
         device = resolve_device(self.device)
@@ -354,8 +393,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             X_monitor, X_train = X_t[order[:n_val]], X_t[order[n_val:]]
         else:
             X_monitor, X_train = X_t[order[:_MAX_MONITOR_ROWS]], X_t
+        # Fixed draws for the monitored loss: n_mc_samples per row, as in training.
         eps_monitor = torch.randn(
-            (len(X_monitor), self.latent_dim),
+            (self.n_mc_samples, len(X_monitor), self.latent_dim),
             generator=generator,
             dtype=torch.float32,
             device=device,
@@ -364,8 +404,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         outcome = self._train(
             X_train, generator, device, self.max_iter, X_monitor, eps_monitor, stop_rule
         )
-        if self.early_stopping and outcome.best_elbo is not None:
-            self.best_validation_score_ = outcome.best_elbo
+        if self.early_stopping and outcome.best_bound is not None:
+            self.best_validation_score_ = outcome.best_bound
         if not (outcome.converged or outcome.diverged or outcome.interrupted):
             watched = "validation loss" if self.early_stopping else "training loss"
             warnings.warn(
@@ -398,6 +438,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self : VAETransformer
             The updated estimator.
         """
+        self._check_gradient()
         first = not hasattr(self, "module_")
         X = self._validate_training_data(X, reset=first)
         device = resolve_device(self.device)
@@ -414,6 +455,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         self._check_support(X, LIKELIHOODS[self.likelihood]())
         return X
+
+    def _check_gradient(self):
+        # Before anything is fitted: the estimator's own model is always one the
+        # hand-written pass knows, so only the objective can rule it out.
+        reason = unsupported_reason(self.objective)
+        if self.gradient == "closed_form" and reason is not None:
+            raise ValueError(
+                f"gradient='closed_form' cannot be used: {reason}. Use "
+                "gradient='auto' or 'autograd'."
+            )
 
     def _check_support(self, X, likelihood):
         error = likelihood.support_error(float(X.min()), float(X.max()))
@@ -499,7 +550,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             kl=self.kl_curve_,
             validation=self.validation_scores_,
         )
+        self.gradient_ = choose_gradient(
+            self.gradient, self.module_, self.objective, device
+        )
         epoch_kwargs = dict(
+            step=make_step(self.gradient_, self.objective),
             batch_size=min(self.batch_size, len(X_train)),
             beta=self.beta,
             n_mc_samples=self.n_mc_samples,
@@ -524,6 +579,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 early_stopping=self.early_stopping and stop_rule is not None,
                 history=history,
                 epoch_kwargs=epoch_kwargs,
+                objective=self.objective,
                 log=print if self.verbose else None,
                 first_epoch=self.n_iter_ + 1,
             )

@@ -1,13 +1,17 @@
-"""The negative ELBO and its gradient in one hand-written pass (torch only).
+"""The negative ELBO and its gradient in one hand-written pass: training's fast path.
 
-Training needs, per minibatch, the loss and the gradient of its mean with respect to
-every weight. Autograd gets there by recording a graph of some forty small operations
-and replaying it backwards; for this fixed family of models (MLP encoder and decoder,
-reparameterised Gaussian posterior, analytic KL) the backward pass is a handful of
-matmuls and elementwise products that can be written down once. Doing so skips the
-graph, its saved tensors and its bookkeeping, and fuses the elementwise steps:
-``benchmarks/speed.py`` measures the effect, and ``tests/test_gradients.py`` holds the
-result to autograd's on every architecture the estimator can build.
+Autograd (``skvae._training``, over the losses of ``skvae._objectives``) is the general
+training path: it trains any model and objective. For one exact case, the ELBO of the
+estimator's own model (MLP encoder and decoder of ``nn.Linear`` layers and one of the
+registered activations, reparameterised Gaussian posterior, analytic KL), the
+backward pass is a handful of matmuls and elementwise products that can be written
+down once. Doing so skips recording and replaying autograd's graph and fuses the
+elementwise steps. :func:`unsupported_reason` says whether a model and objective are
+that case, and :func:`negative_elbo_backward` refuses anything else rather than
+skip a module it does not know. The likelihood's gradient comes from its
+``log_prob_and_grad`` (a closed form where one is written, autograd otherwise).
+``benchmarks/speed.py`` measures what the pass saves, and ``tests/test_gradients.py``
+holds it to autograd on every architecture the estimator can build.
 """
 
 from __future__ import annotations
@@ -15,34 +19,90 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from skvae._model import VAE
+from skvae._model import ACTIVATIONS, VAE, Decoder, Encoder
 
 _Fn = Callable[[Tensor], Tensor]
-
-#: f(a) from the pre-activation, and f'(a) from the activation's output f(a) (None
-#: where f' is 1).
-_ACTIVATIONS: dict[str, tuple[_Fn, _Fn | None]] = {
-    "identity": (lambda a: a, None),
-    "logistic": (torch.sigmoid, lambda y: y * (1.0 - y)),
-    "tanh": (torch.tanh, lambda y: 1.0 - y.square()),
-    "relu": (F.relu, lambda y: (y > 0).to(y.dtype)),
-}
+_Layers = list[tuple[nn.Linear, nn.Module]]
 
 
-def _linears(mlp: nn.Sequential) -> list[nn.Linear]:
-    return [m for m in mlp if isinstance(m, nn.Linear)]
+class UnsupportedModelError(ValueError):
+    """A model or objective the hand-written pass does not compute."""
+
+
+def _layers(mlp: nn.Module, activation: str, where: str) -> _Layers:
+    """The ``(linear, activation)`` pairs of ``mlp``, which must hold nothing else."""
+    expected = ACTIVATIONS[activation].module
+    modules = list(mlp.children())
+    pairs = list(zip(modules[::2], modules[1::2], strict=False))
+    if (
+        type(mlp) is not nn.Sequential
+        or len(modules) % 2
+        or any(
+            type(lin) is not nn.Linear or type(f) is not expected for lin, f in pairs
+        )
+    ):
+        found = ", ".join(type(m).__name__ for m in modules) or "nothing"
+        raise UnsupportedModelError(
+            f"The hand-written pass computes {where} as Linear and "
+            f"{expected.__name__} layers in turn; it holds {found}."
+        )
+    return pairs
+
+
+def _parts(model: VAE) -> tuple[_Layers, nn.Linear, _Layers, nn.Linear]:
+    """The encoder's and decoder's layers and heads, checked to be what the pass knows.
+
+    Raises :class:`UnsupportedModelError` for any other model: a subclass, another
+    module, an activation other than the configured one.
+    """
+    for part, cls in [(model, VAE), (model.encoder, Encoder), (model.decoder, Decoder)]:
+        if type(part) is not cls:
+            raise UnsupportedModelError(
+                f"The hand-written pass computes skvae's own {cls.__name__}, not a "
+                f"{type(part).__name__}."
+            )
+    activation = model.config.activation
+    for name, part in [("encoder", model.encoder), ("decoder", model.decoder)]:
+        children = dict(part.named_children())
+        if set(children) != {"body", "head"} or type(part.head) is not nn.Linear:
+            raise UnsupportedModelError(
+                f"The hand-written pass computes the {name} as a body and one "
+                f"nn.Linear head; it holds {sorted(children)}."
+            )
+    return (
+        _layers(model.encoder.body, activation, "the encoder"),
+        model.encoder.head,
+        _layers(model.decoder.body, activation, "the decoder"),
+        model.decoder.head,
+    )
+
+
+def unsupported_reason(objective: str, model: VAE | None = None) -> str | None:
+    """Why the hand-written pass cannot train ``objective`` (and ``model``), or None."""
+    if objective != "elbo":
+        return (
+            f"it computes the ELBO's gradient only, not objective={objective!r}, "
+            "which autograd trains"
+        )
+    if model is not None:
+        try:
+            _parts(model)
+        except UnsupportedModelError as exc:
+            return str(exc)
+    return None
 
 
 def _forward(
-    layers: list[nn.Linear], head: nn.Linear, h: Tensor, act: _Fn
+    layers: _Layers, head: nn.Linear, h: Tensor
 ) -> tuple[list[Tensor], Tensor]:
     """Inputs of every layer (``h`` first) and the head's output."""
     inputs = [h]
-    for layer in layers:
-        inputs.append(act(torch.addmm(layer.bias, inputs[-1], layer.weight.t())))
+    for linear, activation in layers:
+        inputs.append(
+            activation(torch.addmm(linear.bias, inputs[-1], linear.weight.t()))
+        )
     return inputs, torch.addmm(head.bias, inputs[-1], head.weight.t())
 
 
@@ -59,11 +119,11 @@ def _set_grad(param: Tensor, fn: Callable[..., Tensor], *args: object) -> None:
 
 
 def _backward(
-    layers: list[nn.Linear],
+    layers: _Layers,
     head: nn.Linear,
     inputs: list[Tensor],
     grad_out: Tensor,
-    act_grad: _Fn | None,
+    derivative: _Fn | None,
     need_input_grad: bool,
 ) -> Tensor | None:
     """Set the gradients of ``layers`` and ``head`` from that of the head's output.
@@ -72,14 +132,16 @@ def _backward(
     its first input when ``need_input_grad``.
     """
     grad = grad_out
-    for i, layer in reversed(list(enumerate([*layers, head]))):
-        _set_grad(layer.weight, torch.mm, grad.t(), inputs[i])
-        _set_grad(layer.bias, torch.sum, grad, 0)
+    linears = [linear for linear, _ in layers] + [head]
+    for i in reversed(range(len(linears))):
+        linear = linears[i]
+        _set_grad(linear.weight, torch.mm, grad.t(), inputs[i])
+        _set_grad(linear.bias, torch.sum, grad, 0)
         if i == 0 and not need_input_grad:
             return None
-        grad = grad.mm(layer.weight)
-        if i > 0 and act_grad is not None:  # through the activation of inputs[i]
-            grad = grad.mul_(act_grad(inputs[i]))
+        grad = grad.mm(linear.weight)
+        if i > 0 and derivative is not None:  # through the activation of inputs[i]
+            grad = grad.mul_(derivative(inputs[i]))
     return grad
 
 
@@ -91,20 +153,20 @@ def negative_elbo_backward(
 
     The loss of a row is ``-(1/L) sum_l log p(x|z_l) + beta * KL``, with ``eps`` of
     shape (L, B, latent) and z_l = mu + sigma * eps_l, exactly
-    :func:`skvae._model.negative_elbo`. Returns its two parts per row, ``(rec, kl)``,
-    each of shape (B,), detached.
+    :func:`skvae._objectives.negative_elbo`. Returns its two parts per row,
+    ``(rec, kl)``, each of shape (B,), detached. Raises
+    :class:`UnsupportedModelError` for a model it does not know.
     """
-    encoder, decoder = model.encoder, model.decoder
-    act, act_grad = _ACTIVATIONS[model.config.activation]
-    enc_layers, dec_layers = _linears(encoder.body), _linears(decoder.body)
+    enc_layers, enc_head, dec_layers, dec_head = _parts(model)
+    derivative = ACTIVATIONS[model.config.activation].derivative
     n_draws, batch, latent = eps.shape[0], len(x), model.config.latent_dim
 
     # Forward: q(z|x), z = mu + sigma * eps, the decoder's heads.
-    enc_inputs, enc_out = _forward(enc_layers, encoder.head, x, act)
+    enc_inputs, enc_out = _forward(enc_layers, enc_head, x)
     mu, log_var = enc_out[:, :latent], enc_out[:, latent:]  # (B, latent) each
     std = torch.exp(0.5 * log_var)
     z = torch.addcmul(mu, std, eps).reshape(-1, latent)  # (L * B, latent)
-    dec_inputs, dec_out = _forward(dec_layers, decoder.head, z, act)
+    dec_inputs, dec_out = _forward(dec_layers, dec_head, z)
     log_px, grad_log_px = model.likelihood.log_prob_and_grad(
         x, dec_out.view(n_draws, batch, -1)
     )  # (L, B), (L, B, n_heads * n_features)
@@ -116,10 +178,10 @@ def negative_elbo_backward(
     scale = 1.0 / batch
     grad_z = _backward(
         dec_layers,
-        decoder.head,
+        dec_head,
         dec_inputs,
         grad_log_px.view(n_draws * batch, -1).mul_(-scale / n_draws),
-        act_grad,
+        derivative,
         need_input_grad=True,
     ).reshape(n_draws, batch, latent)
     grad_enc_out = torch.empty_like(enc_out)
@@ -135,10 +197,10 @@ def negative_elbo_backward(
     )
     _backward(
         enc_layers,
-        encoder.head,
+        enc_head,
         enc_inputs,
         grad_enc_out,
-        act_grad,
+        derivative,
         need_input_grad=False,
     )
     return rec, kl

@@ -23,7 +23,12 @@ GAUSSIAN_MIN_VARIANCE = 1e-3
 
 
 class Likelihood(ABC):
-    """A factorised distribution p(x | z) over the features of x."""
+    """A factorised distribution p(x | z) over the features of x.
+
+    A new likelihood needs :meth:`log_prob`, :meth:`mean` and :meth:`sample`; training
+    differentiates :meth:`log_prob` with autograd. :meth:`log_prob_and_grad` may be
+    overridden with a closed form, which the hand-written training pass then uses.
+    """
 
     #: Name used by ``VAETransformer(likelihood=...)``.
     name: str
@@ -35,20 +40,31 @@ class Likelihood(ABC):
         """Return log p(x | z) summed over features, broadcasting x against heads."""
 
     @abstractmethod
-    def log_prob_and_grad(self, x: Tensor, out: Tensor) -> tuple[Tensor, Tensor]:
-        """Return :meth:`log_prob` and its gradient with respect to ``out``.
-
-        ``out`` is the decoder's output, its heads side by side on the last axis
-        (shape (..., n_heads * n_features)); the gradient has its shape.
-        """
-
-    @abstractmethod
     def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
         """Return E[x | z]."""
 
     @abstractmethod
     def sample(self, heads: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
         """Draw x ~ p(x | z)."""
+
+    def log_prob_and_grad(self, x: Tensor, out: Tensor) -> tuple[Tensor, Tensor]:
+        """Return :meth:`log_prob` and its gradient with respect to ``out``.
+
+        ``out`` is the decoder's output, its heads side by side on the last axis
+        (shape (..., n_heads * n_features)); the gradient has its shape. This default
+        differentiates :meth:`log_prob` with autograd; a subclass may override it
+        with a closed form (see :attr:`closed_form_gradient`).
+        """
+        with torch.enable_grad():
+            out = out.detach().requires_grad_()
+            log_p = self.log_prob(x, out.chunk(self.n_heads, dim=-1))
+            (grad,) = torch.autograd.grad(log_p.sum(), out)
+        return log_p.detach(), grad
+
+    @property
+    def closed_form_gradient(self) -> bool:
+        """Whether :meth:`log_prob_and_grad` is a closed form, not autograd's."""
+        return type(self).log_prob_and_grad is not Likelihood.log_prob_and_grad
 
     def support_error(self, x_min: float, x_max: float) -> str | None:
         """Return why data in [x_min, x_max] is outside the support, or None."""

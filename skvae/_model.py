@@ -1,12 +1,14 @@
 """The variational autoencoder of Kingma & Welling (2013), in plain torch.
 
 Encoder q(z|x) = N(mu(x), diag sigma^2(x)) and decoder p(x|z) are MLPs; the prior is
-N(0, I). This module knows nothing of numpy or scikit-learn.
+N(0, I). The losses over these modules are in :mod:`skvae._objectives`. This module
+knows nothing of numpy or scikit-learn.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -15,11 +17,24 @@ from torch import Tensor, nn
 
 from skvae._likelihoods import Likelihood, get_likelihood
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "identity": nn.Identity,
-    "logistic": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
+
+@dataclass(frozen=True)
+class Activation:
+    """A hidden-layer nonlinearity f: its module, and f' for hand-written passes."""
+
+    #: The ``nn.Module`` that the MLPs hold after each hidden ``nn.Linear``.
+    module: type[nn.Module]
+    #: f'(a) computed from the output f(a); None where f' is 1 everywhere.
+    derivative: Callable[[Tensor], Tensor] | None
+
+
+#: The one description of each activation, for building, inference and the
+#: hand-written training pass alike.
+ACTIVATIONS: dict[str, Activation] = {
+    "identity": Activation(nn.Identity, None),
+    "logistic": Activation(nn.Sigmoid, lambda y: y * (1.0 - y)),
+    "tanh": Activation(nn.Tanh, lambda y: 1.0 - y.square()),
+    "relu": Activation(nn.ReLU, lambda y: (y > 0).to(y.dtype)),
 }
 
 
@@ -37,7 +52,7 @@ class VAEConfig:
 def _mlp(sizes: tuple[int, ...], activation: str) -> nn.Sequential:
     layers: list[nn.Module] = []
     for n_in, n_out in pairwise(sizes):
-        layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
+        layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation].module()]
     return nn.Sequential(*layers)
 
 
@@ -70,7 +85,7 @@ class Decoder(nn.Module):
 
 
 class VAE(nn.Module):
-    """Encoder, decoder and likelihood; the loss functions below use them."""
+    """Encoder, decoder and likelihood; the losses of ``_objectives`` use them."""
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
@@ -93,9 +108,12 @@ class VAE(nn.Module):
     def decode_mean(self, z: Tensor) -> Tensor:
         return self.likelihood.mean(self.decode(z))
 
-    def forward(self, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
-        """Return (E_eps[log p(x|z)], KL(q(z|x) || p(z))) per row; see :func:`elbo`."""
-        return elbo(self, x, eps)
+    def forward(
+        self, x: Tensor, eps: Tensor
+    ) -> tuple[tuple[Tensor, ...], Tensor, Tensor]:
+        """Return the decoder's heads at z = mu + sigma * eps, and (mu, log_var)."""
+        mu, log_var = self.encode(x)  # (B, latent_dim)
+        return self.decode(self.reparameterize(mu, log_var, eps)), mu, log_var
 
     @torch.no_grad()
     def init_weights(self, generator: torch.Generator) -> None:
@@ -125,44 +143,3 @@ def build_vae(config: VAEConfig, generator: torch.Generator) -> VAE:
     model = model.to_empty(device="cpu").to(torch.float32)
     model.init_weights(generator)
     return model
-
-
-def gaussian_kl(mu: Tensor, log_var: Tensor) -> Tensor:
-    """KL(N(mu, diag exp(log_var)) || N(0, I)) per row (the paper's Appendix B)."""
-    return 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).sum(-1)
-
-
-def elbo(model: VAE, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
-    """The two terms of the ELBO per row, with L draws ``eps`` of shape (L, B, latent).
-
-    Returns ``(log_px, kl)``, each of shape (B,): the Monte-Carlo estimate
-    (1/L) sum_l log p(x|z_l) and the analytic KL, so ELBO = log_px - kl (eq. 10 of
-    Kingma & Welling, 2013). ``eps`` of shape (L, 1, latent) shares draws across rows.
-    """
-    mu, log_var = model.encode(x)  # (B, latent_dim)
-    z = model.reparameterize(mu, log_var, eps)  # (L, B, latent_dim)
-    log_px = model.likelihood.log_prob(x, model.decode(z))  # (L, B)
-    return log_px.mean(0), gaussian_kl(mu, log_var)
-
-
-def negative_elbo(
-    model: VAE, x: Tensor, eps: Tensor, beta: float = 1.0
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-row loss -E_q[log p(x|z)] + beta * KL, with its two parts (all (B,))."""
-    log_px, kl = elbo(model, x, eps)
-    return beta * kl - log_px, -log_px, kl
-
-
-def importance_log_likelihood(model: VAE, x: Tensor, eps: Tensor) -> Tensor:
-    """Importance-sampled log p(x) per row with q(z|x) as proposal (the IWAE bound).
-
-    log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k = mu + sigma * eps_k,
-    with ``eps`` of shape (K, B or 1, latent). Never below the ELBO in expectation, and
-    tighter as K grows (Burda et al., 2016).
-    """
-    mu, log_var = model.encode(x)  # (B, latent_dim)
-    z = model.reparameterize(mu, log_var, eps)  # (K, B, latent_dim)
-    # log p(z) - log q(z|x); the 2*pi terms cancel and (z - mu) / sigma is eps exactly.
-    log_prior_ratio = 0.5 * (log_var + eps.square() - z.square()).sum(-1)  # (K, B)
-    log_w = model.likelihood.log_prob(x, model.decode(z)) + log_prior_ratio  # (K, B)
-    return torch.logsumexp(log_w, dim=0) - math.log(eps.shape[0])

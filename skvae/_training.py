@@ -1,9 +1,10 @@
-"""Minibatch optimisation of the negative ELBO (torch only).
+"""Minibatch optimisation of a training objective (torch only).
 
-X is one pre-loaded tensor; each epoch slices it with a shuffled index permutation. Each
-step's gradient comes from :func:`skvae._gradients.negative_elbo_backward`, one
-hand-written pass that autograd checks in the tests. Per batch nothing is synchronised
-with the host: the epoch's sums stay on the device and are read once at its end.
+X is one pre-loaded tensor; each epoch slices it with a shuffled index permutation. A
+step's gradient comes from autograd over the objective's loss (the general path), or,
+where :func:`choose_gradient`'s rule picks it, from the hand-written pass of
+``skvae._gradients``. Per batch nothing is synchronised with the host: the epoch's
+sums stay on the device and are read once at its end.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from skvae._gradients import negative_elbo_backward
-from skvae._model import VAE, negative_elbo
+from skvae._gradients import negative_elbo_backward, unsupported_reason
+from skvae._model import VAE
+from skvae._objectives import OBJECTIVES
 from skvae._torch_utils import INFERENCE_BATCH_SIZE
+
+#: What each objective's bound is called in progress lines.
+BOUND_NAMES = {"elbo": "ELBO", "iwae": "IWAE bound"}
+#: How a training step gets its gradient.
+GRADIENTS = ("auto", "autograd", "closed_form")
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -68,6 +75,58 @@ def move_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
     optimizer.load_state_dict(optimizer.state_dict())
 
 
+#: One training step's gradient: sets ``p.grad`` of every parameter to the gradient
+#: of the batch's mean loss; returns the per-row (loss, reconstruction, kl), detached.
+Step = Callable[[VAE, Tensor, Tensor, float], tuple[Tensor, Tensor, Tensor]]
+
+
+def autograd_step(objective: str) -> Step:
+    """The general step: autograd through ``OBJECTIVES[objective]``."""
+    loss_fn = OBJECTIVES[objective]
+
+    def step(model: VAE, x: Tensor, eps: Tensor, beta: float):
+        for p in model.parameters():
+            p.grad = None
+        terms = loss_fn(model, x, eps, beta)
+        terms.loss.mean().backward()
+        return terms.loss.detach(), terms.reconstruction.detach(), terms.kl.detach()
+
+    return step
+
+
+def closed_form_step(model: VAE, x: Tensor, eps: Tensor, beta: float):
+    """The fast step for the ELBO: :func:`skvae._gradients.negative_elbo_backward`."""
+    rec, kl = negative_elbo_backward(model, x, eps, beta)
+    return rec + beta * kl, rec, kl
+
+
+def choose_gradient(
+    requested: str, model: VAE, objective: str, device: torch.device
+) -> str:
+    """Resolve ``requested`` (one of :data:`GRADIENTS`) to "autograd" or "closed_form".
+
+    The rule for "auto": the hand-written pass where it computes exactly this model
+    and objective (the ELBO of skvae's own MLP VAE), the likelihood's gradient is a
+    closed form, and the device is the CPU, where ``benchmarks/speed.py`` measures its
+    gain; autograd everywhere else. "closed_form" where the pass does not apply
+    raises ``ValueError`` saying why.
+    """
+    reason = unsupported_reason(objective, model)
+    if requested == "closed_form":
+        if reason is not None:
+            raise ValueError(f"gradient='closed_form' cannot be used: {reason}.")
+        return "closed_form"
+    if requested == "auto" and reason is None and device.type == "cpu":
+        if model.likelihood.closed_form_gradient:
+            return "closed_form"
+    return "autograd"
+
+
+def make_step(gradient: str, objective: str) -> Step:
+    """The step for a resolved ``gradient`` ("autograd" or "closed_form")."""
+    return closed_form_step if gradient == "closed_form" else autograd_step(objective)
+
+
 @dataclass
 class EpochResult:
     """Means over the epoch's rows of the loss and its two parts, in nats."""
@@ -86,13 +145,14 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     X: Tensor,
     *,
+    step: Step,
     batch_size: int,
     beta: float,
     n_mc_samples: int,
     shuffle: bool,
     generator: torch.Generator,
 ) -> EpochResult:
-    """One pass of minibatch steps over ``X`` (float32, on the model's device)."""
+    """One pass of minibatch ``step``s over ``X`` (float32, on the model's device)."""
     n, device = len(X), X.device
     latent_dim = model.config.latent_dim
     order = (
@@ -100,7 +160,7 @@ def train_epoch(
         if shuffle
         else torch.arange(n, device=device)
     )
-    sums = torch.zeros(2, dtype=torch.float64, device=device)  # rec, kl
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, rec, kl
     model.train()
     for start in range(0, n, batch_size):
         # index_select copies whole rows; X[idx] took 3.5x as long (28 against 8 us).
@@ -111,29 +171,36 @@ def train_epoch(
             dtype=X.dtype,
             device=device,
         )
-        rec, kl = negative_elbo_backward(model, xb, eps, beta)  # (B,) each; sets grads
+        loss, rec, kl = step(model, xb, eps, beta)  # (B,) each; sets the gradients
         optimizer.step()
-        sums += torch.stack([rec.sum(), kl.sum()])
-    rec, kl = (sums / n).tolist()
-    return EpochResult(rec + beta * kl, rec, kl)
+        sums += torch.stack([loss.sum(), rec.sum(), kl.sum()])
+    return EpochResult(*(sums / n).tolist())
 
 
-def mean_elbo_terms(
-    model: VAE, X: Tensor, eps: Tensor, batch_size: int = INFERENCE_BATCH_SIZE
+def monitored_loss(
+    model: VAE,
+    X: Tensor,
+    eps: Tensor,
+    objective: str,
+    beta: float,
+    batch_size: int = INFERENCE_BATCH_SIZE,
 ) -> tuple[float, float]:
-    """Means over ``X`` of -log p(x|z) and KL, with one fixed draw ``eps[i]`` per row.
+    """Means over ``X`` of the objective's loss and of its bound (beta = 1).
 
-    Holding the draws fixed makes both deterministic functions of the weights, so
-    epoch-to-epoch changes in them reflect the model, not Monte-Carlo noise.
+    ``eps`` of shape (L, len(X), latent) holds fixed draws for each row: held fixed,
+    both are deterministic functions of the weights, so epoch-to-epoch changes in
+    them reflect the model, not Monte-Carlo noise.
     """
+    loss_fn = OBJECTIVES[objective]
     sums = torch.zeros(2, dtype=torch.float64, device=X.device)
     with torch.inference_mode():
         for i in range(0, len(X), batch_size):
-            eps_b = eps[i : i + batch_size].unsqueeze(0)  # (1, B, latent_dim)
-            _, rec, kl = negative_elbo(model, X[i : i + batch_size], eps_b)
-            sums += torch.stack([rec.sum(), kl.sum()])
-    rec, kl = (sums / len(X)).tolist()
-    return rec, kl
+            terms = loss_fn(
+                model, X[i : i + batch_size], eps[:, i : i + batch_size], beta
+            )
+            sums += torch.stack([terms.loss.sum(), terms.bound.sum()])
+    loss, bound = (sums / len(X)).tolist()
+    return loss, bound
 
 
 @dataclass
@@ -171,8 +238,8 @@ class Outcome:
     """How a call to :func:`train` ended."""
 
     epochs: int = 0
-    #: Monitored ELBO at the epoch with the best objective (None without a monitor).
-    best_elbo: float | None = None
+    #: Monitored bound at the epoch with the best objective (None without a monitor).
+    best_bound: float | None = None
     converged: bool = False
     diverged: bool = False
     interrupted: bool = False
@@ -190,6 +257,7 @@ def train(
     early_stopping: bool,
     history: History,
     epoch_kwargs: dict,
+    objective: str = "elbo",
     log: Callable[[str], None] | None = None,
     first_epoch: int = 1,
 ) -> Outcome:
@@ -198,10 +266,11 @@ def train(
     ``X_monitor`` is the validation set with ``early_stopping`` (its best weights are
     restored at the end), else a fixed subset of the training rows; with no monitor
     (``partial_fit``), no stopping rule applies. The stopping rule watches the
-    training objective on the monitor rows (reconstruction + beta * KL); the history
-    records their ELBO. An epoch whose loss, weights or monitored loss is non-finite
-    is undone: the weights of the last finite epoch come back, and the caller should
-    rebuild the optimizer, whose state holds the non-finite gradients. A
+    training objective's loss on the monitor rows (with ``beta``), with the fixed
+    draws ``eps_monitor``; the history records their bound (ELBO or IWAE bound). An
+    epoch whose loss, weights or monitored loss is non-finite is undone: the weights
+    of the last finite epoch come back, and the caller should rebuild the optimizer,
+    whose state holds the non-finite gradients. A
     ``KeyboardInterrupt`` ends training with the weights of the last full epoch (of
     the best epoch, with ``early_stopping``).
     """
@@ -215,10 +284,11 @@ def train(
             weights = parameters_to_vector(model.parameters())
             # The last step can break the weights after the loss was computed.
             finite = result.finite and bool(torch.isfinite(weights).all())
-            monitored = elbo = 0.0
+            monitored = bound = 0.0
             if finite and X_monitor is not None:
-                rec, kl = mean_elbo_terms(model, X_monitor, eps_monitor)
-                monitored, elbo = rec + beta * kl, -(rec + kl)
+                monitored, bound = monitored_loss(
+                    model, X_monitor, eps_monitor, objective, beta
+                )
         except KeyboardInterrupt:
             outcome.interrupted = True
             vector_to_parameters(last_good, model.parameters())
@@ -233,16 +303,16 @@ def train(
         history.reconstruction.append(result.reconstruction)
         history.kl.append(result.kl)
         if early_stopping:
-            history.validation.append(elbo)
+            history.validation.append(bound)
         stop = stop_rule is not None and stop_rule.update(
             monitored, model, keep_best=early_stopping
         )
         if stop_rule is not None and stop_rule.best == monitored:
-            outcome.best_elbo = elbo
+            outcome.best_bound = bound
         if log is not None:
             line = f"Epoch {epoch}: loss = {result.loss:.6g} (KL {result.kl:.4g})"
             if early_stopping:
-                line += f", validation ELBO = {elbo:.6g}"
+                line += f", validation {BOUND_NAMES[objective]} = {bound:.6g}"
             log(f"{line}, {time.perf_counter() - start:.2f} s")
         if stop:
             outcome.converged = True

@@ -25,7 +25,9 @@ ESTIMATORS = [
         early_stopping=True,
         optimizer="adagrad",
         learning_rate_init=0.01,
+        gradient="autograd",
     ),
+    VAETransformer(objective="iwae", n_mc_samples=5),
 ]
 
 
@@ -46,7 +48,7 @@ EXTRA_CHECKS = [
 ]
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=["default", "second"])
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=["default", "second", "iwae"])
 @pytest.mark.parametrize("check", EXTRA_CHECKS, ids=lambda c: c.__name__)
 def test_checks_check_estimator_leaves_out(estimator, check):
     check(type(estimator).__name__, estimator)

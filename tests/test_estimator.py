@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import skvae._training
 from skvae import VAETransformer
+from skvae._objectives import elbo
 from skvae._torch_utils import make_generator
 
 X_DIGITS = StandardScaler().fit_transform(load_digits().data[:300])
@@ -60,6 +61,8 @@ def fit_quietly(estimator, X):
         {"hidden_layer_sizes": "wide"},
         {"activation": "gelu"},
         {"likelihood": "poisson"},
+        {"objective": "kl"},
+        {"gradient": "numeric"},
         {"beta": -1.0},
         {"n_mc_samples": 0},
         {"batch_size": 0},
@@ -286,7 +289,7 @@ def test_elbo_is_a_tight_estimate(vae):
     g = torch.Generator().manual_seed(1)
     eps = torch.randn((20000, 20, 2), generator=g, dtype=torch.float64)
     with torch.no_grad():
-        log_px, kl = skvae._model.elbo(module, X, eps)
+        log_px, kl = elbo(module, X, eps)
     np.testing.assert_allclose(vae.score_samples(X_DIGITS[:20]), log_px - kl, atol=0.3)
 
 
@@ -571,3 +574,47 @@ def test_init_stores_parameters_unchanged():
     est = VAETransformer(hidden_layer_sizes=sizes)
     assert est.hidden_layer_sizes is sizes
     assert clone(est).get_params()["hidden_layer_sizes"] == sizes
+
+
+# ------------------------------------------------------------ objective and gradient
+
+
+def test_gradient_choice_is_recorded():
+    assert fit_quietly(VAETransformer(**FAST), X_DIGITS).gradient_ == "closed_form"
+    est = fit_quietly(VAETransformer(gradient="autograd", **FAST), X_DIGITS)
+    assert est.gradient_ == "autograd"
+    est = VAETransformer(objective="iwae", n_mc_samples=3, **FAST)
+    assert fit_quietly(est, X_DIGITS).gradient_ == "autograd"
+
+
+def test_both_gradients_fit_the_same_model():
+    # The same steps in float32: rounding apart, the same weights and curves.
+    fast = fit_quietly(VAETransformer(gradient="closed_form", **FAST), X_DIGITS)
+    auto = fit_quietly(VAETransformer(gradient="autograd", **FAST), X_DIGITS)
+    assert fast.n_iter_ == auto.n_iter_
+    np.testing.assert_allclose(fast.loss_curve_, auto.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(
+        fast.transform(X_DIGITS), auto.transform(X_DIGITS), rtol=1e-3, atol=1e-4
+    )
+    np.testing.assert_allclose(fast.score(X_DIGITS), auto.score(X_DIGITS), rtol=1e-4)
+
+
+def test_closed_form_gradient_refuses_iwae_before_fitting():
+    est = VAETransformer(objective="iwae", gradient="closed_form", **FAST)
+    for method in (est.fit, est.partial_fit):
+        with pytest.raises(ValueError, match=r"objective='iwae'.*gradient='auto'"):
+            method(X_DIGITS)
+        assert not hasattr(est, "module_") and not hasattr(est, "n_features_in_")
+
+
+@pytest.mark.parametrize("objective", ["elbo", "iwae"])
+def test_loss_curve_is_the_objective(objective):
+    # The ELBO's loss is its reconstruction plus beta * KL; the IWAE loss is not a
+    # sum of those parts (it is below their draw-by-draw Monte-Carlo version).
+    est = VAETransformer(objective=objective, n_mc_samples=4, beta=0.5, **FAST)
+    fit_quietly(est, X_DIGITS)
+    parts = np.add(est.reconstruction_curve_, 0.5 * np.asarray(est.kl_curve_))
+    if objective == "elbo":
+        np.testing.assert_allclose(est.loss_curve_, parts, rtol=1e-5)
+    else:
+        assert np.all(np.abs(np.subtract(est.loss_curve_, parts)) > 1e-3)

@@ -5,10 +5,17 @@ import itertools
 
 import pytest
 import torch
+from torch import nn
 
-from skvae._gradients import negative_elbo_backward
+from skvae._gradients import (
+    UnsupportedModelError,
+    negative_elbo_backward,
+    unsupported_reason,
+)
 from skvae._likelihoods import LIKELIHOODS
-from skvae._model import ACTIVATIONS, VAEConfig, build_vae, negative_elbo
+from skvae._model import ACTIVATIONS, VAE, VAEConfig, build_vae
+from skvae._objectives import negative_elbo
+from skvae._training import autograd_step
 
 N_FEATURES, LATENT, BATCH = 9, 3, 11
 
@@ -32,7 +39,7 @@ def _batch(seed, n_draws=1, shared=False):
 def _autograd(model, x, eps, beta):
     """Gradients of the batch's mean loss and the per-row parts, by autograd."""
     model.zero_grad(set_to_none=True)
-    loss, rec, kl = negative_elbo(model, x, eps, beta)
+    loss, rec, kl, _ = negative_elbo(model, x, eps, beta)
     loss.mean().backward()
     grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad(set_to_none=True)
@@ -41,7 +48,9 @@ def _autograd(model, x, eps, beta):
 
 @pytest.mark.parametrize(
     "likelihood, activation, hidden",
-    list(itertools.product(sorted(LIKELIHOODS), sorted(ACTIVATIONS), [(7,), (6, 5)])),
+    list(
+        itertools.product(sorted(LIKELIHOODS), sorted(ACTIVATIONS), [(), (7,), (6, 5)])
+    ),
 )
 @pytest.mark.parametrize("n_draws, shared", [(1, False), (3, False), (4, True)])
 @pytest.mark.parametrize("beta", [1.0, 0.3])
@@ -92,3 +101,75 @@ def test_does_not_record_a_graph():
     model = _model()
     negative_elbo_backward(model, *_batch(4), 1.0)
     assert all(p.grad.grad_fn is None for p in model.parameters())
+
+
+def test_training_steps_agree():
+    # The two training steps set the same gradients and report the same parts.
+    model = _model("bernoulli", "relu", (6, 5))
+    x, eps = _batch(5, n_draws=2)
+    loss, rec, kl = autograd_step("elbo")(model, x, eps, 0.7)
+    expected = [p.grad.clone() for p in model.parameters()]
+    rec2, kl2 = negative_elbo_backward(model, x, eps, 0.7)
+    for p, grad in zip(model.parameters(), expected, strict=True):
+        torch.testing.assert_close(p.grad, grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(rec2, rec, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(kl2, kl, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(loss, rec + 0.7 * kl, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------- what it refuses
+
+
+def _with_dropout(model):
+    model.encoder.body.insert(1, nn.Dropout(0.0))
+    return model
+
+
+def _with_other_activation(model):
+    model.decoder.body[1] = nn.ReLU()  # configured: tanh
+    return model
+
+
+def _with_extra_child(model):
+    model.encoder.norm = nn.LayerNorm(N_FEATURES)
+    return model
+
+
+def _with_other_head(model):
+    model.decoder.head = nn.Sequential(model.decoder.head)
+    return model
+
+
+class _SubclassedVAE(VAE):
+    def encode(self, x):
+        mu, log_var = super().encode(x)
+        return mu, log_var - 1.0
+
+
+def _subclassed(model):
+    model.__class__ = _SubclassedVAE
+    return model
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _with_dropout,
+        _with_other_activation,
+        _with_extra_child,
+        _with_other_head,
+        _subclassed,
+    ],
+)
+def test_refuses_a_model_it_does_not_know(change):
+    # It never skips a module: anything but skvae's own MLP VAE is an error, and
+    # the rule that picks the fast path says why.
+    model = change(_model())
+    with pytest.raises(UnsupportedModelError, match="hand-written pass computes"):
+        negative_elbo_backward(model, *_batch(6), 1.0)
+    assert "hand-written pass computes" in unsupported_reason("elbo", model)
+
+
+def test_supports_exactly_the_elbo():
+    assert unsupported_reason("elbo", _model()) is None
+    assert "objective='iwae'" in unsupported_reason("iwae")

@@ -7,13 +7,18 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from skvae._model import VAEConfig, build_vae, gaussian_kl, negative_elbo
+from skvae._model import VAEConfig, build_vae
+from skvae._objectives import gaussian_kl, negative_elbo, negative_iwae
 from skvae._training import (
     EpochResult,
     History,
     StopRule,
+    autograd_step,
+    choose_gradient,
+    closed_form_step,
     make_optimizer,
-    mean_elbo_terms,
+    make_step,
+    monitored_loss,
     train,
     train_epoch,
 )
@@ -36,8 +41,9 @@ def _make_data(seed, n_rows=N_ROWS):
 
 X = _make_data(0)
 X_VAL = _make_data(1, 48)
-EPS_X = torch.randn(N_ROWS, LATENT, generator=_gen(2))
-EPS_VAL = torch.randn(48, LATENT, generator=_gen(3))
+# One fixed draw per row for the monitored loss: shape (1, rows, latent).
+EPS_X = torch.randn(1, N_ROWS, LATENT, generator=_gen(2))
+EPS_VAL = torch.randn(1, 48, LATENT, generator=_gen(3))
 
 
 def _model(seed=0, config=CONFIG):
@@ -50,6 +56,7 @@ def _weights(model):
 
 def _epoch_kwargs(seed=0, batch_size=32, **overrides):
     kwargs = dict(
+        step=closed_form_step,
         batch_size=batch_size,
         beta=1.0,
         n_mc_samples=1,
@@ -71,10 +78,11 @@ def _run_epochs(n_epochs, model_seed=0, train_seed=0, **overrides):
     return model, results
 
 
-def test_train_epoch_reduces_the_loss():
+@pytest.mark.parametrize("gradient", ["closed_form", "autograd"])
+def test_train_epoch_reduces_the_loss(gradient):
     model = _model()
     before = mean_negative_elbo(model, X, EPS_X)
-    model, results = _run_epochs(15)
+    model, results = _run_epochs(15, step=make_step(gradient, "elbo"))
     after = mean_negative_elbo(model, X, EPS_X)
     assert all(isinstance(r, EpochResult) and r.finite for r in results)
     assert after < before - 1.0
@@ -112,7 +120,8 @@ def rec_draws():
 
 @pytest.mark.parametrize("beta", [0.0, 0.5, 2.0])
 @pytest.mark.parametrize("batch_size", [32, 40, 1000])
-def test_train_epoch_reports_row_means(beta, batch_size, rec_draws):
+@pytest.mark.parametrize("gradient", ["closed_form", "autograd"])
+def test_train_epoch_reports_row_means(beta, batch_size, gradient, rec_draws):
     # With a zero learning rate the weights stay put, so the epoch's KL (analytic,
     # independent of the draws and the order) is the mean KL over all rows.
     model = _model()
@@ -123,7 +132,12 @@ def test_train_epoch_reports_row_means(beta, batch_size, rec_draws):
         model,
         optimizer,
         X,
-        **_epoch_kwargs(batch_size=batch_size, beta=beta, n_mc_samples=n_mc),
+        **_epoch_kwargs(
+            batch_size=batch_size,
+            beta=beta,
+            n_mc_samples=n_mc,
+            step=make_step(gradient, "elbo"),
+        ),
     )
     assert torch.equal(_weights(model), before)
     with torch.no_grad():
@@ -138,18 +152,57 @@ def test_train_epoch_reports_row_means(beta, batch_size, rec_draws):
     assert abs(result.reconstruction - rec_draws.mean().item()) <= tol
 
 
+def test_train_epoch_reports_the_iwae_loss():
+    # With a zero learning rate and one batch, the epoch's loss is the IWAE loss of
+    # that batch's draws: replay them from the same generator.
+    model = _model().double()
+    x = X.double()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    kwargs = _epoch_kwargs(
+        batch_size=N_ROWS, n_mc_samples=4, beta=0.5, step=autograd_step("iwae")
+    )
+    result = train_epoch(model, optimizer, x, **kwargs)
+    replay = _gen(0)
+    order = torch.randperm(N_ROWS, generator=replay)
+    eps = torch.randn((4, N_ROWS, LATENT), generator=replay, dtype=torch.float64)
+    with torch.no_grad():
+        terms = negative_iwae(model, x[order], eps, 0.5)
+    assert result.loss == pytest.approx(terms.loss.mean().item(), rel=1e-12)
+    assert result.kl == pytest.approx(terms.kl.mean().item(), rel=1e-12)
+    assert result.loss != pytest.approx(result.reconstruction + 0.5 * result.kl)
+
+
+def test_training_steps_give_the_same_epochs():
+    # Float64, several steps: the hand-written pass and autograd follow the same
+    # trajectory up to rounding.
+    def run(gradient):
+        model = _model().double()
+        optimizer = make_optimizer(model, "adam", 1e-2, 1e-4)
+        kwargs = _epoch_kwargs(step=make_step(gradient, "elbo"), n_mc_samples=2)
+        results = [
+            train_epoch(model, optimizer, X.double(), **kwargs) for _ in range(3)
+        ]
+        return _weights(model), results
+
+    (w_fast, r_fast), (w_auto, r_auto) = run("closed_form"), run("autograd")
+    torch.testing.assert_close(w_fast, w_auto, rtol=1e-9, atol=1e-11)
+    for a, b in zip(r_fast, r_auto, strict=True):
+        assert a.loss == pytest.approx(b.loss, rel=1e-10)
+
+
 def test_epoch_result_finite():
     assert EpochResult(1.0, 2.0, 3.0).finite
     assert not EpochResult(math.nan, 2.0, 3.0).finite
     assert not EpochResult(1.0, math.inf, 3.0).finite
 
 
-# ------------------------------------------------------------------ mean_elbo_terms
+# ------------------------------------------------------------------ monitored_loss
 
 
 def mean_negative_elbo(model, X, eps, **kwargs):
-    rec, kl = mean_elbo_terms(model, X, eps, **kwargs)
-    return rec + kl
+    loss, bound = monitored_loss(model, X, eps, "elbo", 1.0, **kwargs)
+    assert loss == -bound
+    return loss
 
 
 def _double_model(seed=0):
@@ -167,7 +220,7 @@ def test_mean_negative_elbo_matches_one_batch(batch_size):
     x, eps = X.double(), EPS_X.double()
     with torch.no_grad():
         # One draw per row: eps of shape (1, N, latent).
-        ref = negative_elbo(model, x, eps[None])[0].mean().item()
+        ref = negative_elbo(model, x, eps)[0].mean().item()
     got = mean_negative_elbo(model, x, eps, batch_size=batch_size)
     assert got == pytest.approx(ref, rel=1e-12, abs=1e-12)
 
@@ -176,7 +229,7 @@ def test_mean_negative_elbo_matches_one_batch(batch_size):
 def test_mean_negative_elbo_float32(batch_size):
     model = _model()
     with torch.no_grad():
-        ref = negative_elbo(model, X, EPS_X[None])[0].double().mean().item()
+        ref = negative_elbo(model, X, EPS_X)[0].double().mean().item()
     got = mean_negative_elbo(model, X, EPS_X, batch_size=batch_size)
     assert got == pytest.approx(ref, rel=1e-5)
 
@@ -189,12 +242,56 @@ def test_mean_negative_elbo_uses_each_rows_draw():
     perm = torch.arange(N_ROWS)
     perm[[0, 1]] = perm[[1, 0]]
     base = mean_negative_elbo(model, x, eps, batch_size=1)
-    assert mean_negative_elbo(model, x[perm], eps[perm], batch_size=1) == (
+    assert mean_negative_elbo(model, x[perm], eps[:, perm], batch_size=1) == (
         pytest.approx(base, rel=1e-12)
     )
-    assert mean_negative_elbo(model, x, eps[perm], batch_size=1) != (
+    assert mean_negative_elbo(model, x, eps[:, perm], batch_size=1) != (
         pytest.approx(base, rel=1e-9)
     )
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 10_000])
+@pytest.mark.parametrize("beta", [1.0, 0.3])
+def test_monitored_iwae_matches_one_batch(batch_size, beta):
+    # K fixed draws per row, shape (K, N, latent); the bound is taken at beta = 1.
+    model = _double_model()
+    x = X.double()
+    eps = torch.randn(5, N_ROWS, LATENT, generator=_gen(8), dtype=torch.float64)
+    loss, bound = monitored_loss(model, x, eps, "iwae", beta, batch_size=batch_size)
+    with torch.no_grad():
+        terms = negative_iwae(model, x, eps, beta)
+    assert loss == pytest.approx(terms.loss.mean().item(), rel=1e-12)
+    assert bound == pytest.approx(terms.bound.mean().item(), rel=1e-12)
+
+
+# ------------------------------------------------------------------ choose_gradient
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.mark.parametrize(
+    "requested, objective, device, expected",
+    [
+        ("auto", "elbo", CPU, "closed_form"),
+        ("auto", "elbo", CUDA, "autograd"),  # its gain is measured on the CPU only
+        ("auto", "iwae", CPU, "autograd"),
+        ("autograd", "elbo", CPU, "autograd"),
+        ("closed_form", "elbo", CPU, "closed_form"),
+        ("closed_form", "elbo", CUDA, "closed_form"),
+    ],
+)
+def test_choose_gradient_rule(requested, objective, device, expected):
+    assert choose_gradient(requested, _model(), objective, device) == expected
+
+
+def test_choose_gradient_refuses_the_fast_path_where_it_does_not_apply():
+    with pytest.raises(ValueError, match=r"closed_form.*objective='iwae'"):
+        choose_gradient("closed_form", _model(), "iwae", CPU)
+    model = _model()
+    model.encoder.body.append(nn.Dropout(0.0))
+    with pytest.raises(ValueError, match="hand-written pass computes the encoder"):
+        choose_gradient("closed_form", model, "elbo", CPU)
+    assert choose_gradient("auto", model, "elbo", CPU) == "autograd"
 
 
 # ------------------------------------------------------------------ StopRule

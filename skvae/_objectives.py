@@ -1,0 +1,108 @@
+"""The losses over a :class:`~skvae._model.VAE`, as plain torch functions.
+
+Training, scoring and the tests all compute a loss through these functions; training
+differentiates them with autograd (the general path), so a new objective is a new
+function here and one word in ``OBJECTIVES``, never a derivation. Every function
+takes draws ``eps`` of shape (L, B or 1, latent_dim): L draws per row, or L draws
+shared by every row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from skvae._model import VAE
+
+
+class LossTerms(NamedTuple):
+    """One objective's value per row, with the parts the estimator reports (all (B,)).
+
+    ``loss`` is what training minimises (with ``beta``); ``reconstruction`` is
+    -(1/L) sum_l log p(x|z_l) and ``kl`` the analytic KL(q(z|x) || p(z)), the two
+    parts of the negative ELBO; ``bound`` is the objective's lower bound on log p(x)
+    (``beta`` = 1): the ELBO, or the importance-weighted bound.
+    """
+
+    loss: Tensor
+    reconstruction: Tensor
+    kl: Tensor
+    bound: Tensor
+
+
+def gaussian_kl(mu: Tensor, log_var: Tensor) -> Tensor:
+    """KL(N(mu, diag exp(log_var)) || N(0, I)) per row (the paper's Appendix B)."""
+    return 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).sum(-1)
+
+
+def elbo(model: VAE, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
+    """The two terms of the ELBO per row, with L draws ``eps`` of shape (L, B, latent).
+
+    Returns ``(log_px, kl)``, each of shape (B,): the Monte-Carlo estimate
+    (1/L) sum_l log p(x|z_l) and the analytic KL, so ELBO = log_px - kl (eq. 10 of
+    Kingma & Welling, 2013). ``eps`` of shape (L, 1, latent) shares draws across rows.
+    """
+    mu, log_var = model.encode(x)  # (B, latent_dim)
+    z = model.reparameterize(mu, log_var, eps)  # (L, B, latent_dim)
+    log_px = model.likelihood.log_prob(x, model.decode(z))  # (L, B)
+    return log_px.mean(0), gaussian_kl(mu, log_var)
+
+
+def negative_elbo(model: VAE, x: Tensor, eps: Tensor, beta: float = 1.0) -> LossTerms:
+    """Per-row loss -E_q[log p(x|z)] + beta * KL (the paper's SGVB estimator B)."""
+    log_px, kl = elbo(model, x, eps)
+    return LossTerms(beta * kl - log_px, -log_px, kl, log_px - kl)
+
+
+def log_weights(model: VAE, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """log p(x|z_k) and log p(z_k) - log q(z_k|x) for z_k = mu + sigma * eps_k.
+
+    Returns ``(log_px, log_ratio, kl)``: the first two of shape (K, B), their sum
+    being the log importance weight of each draw; ``kl`` is the analytic KL, (B,).
+    """
+    mu, log_var = model.encode(x)  # (B, latent_dim)
+    z = model.reparameterize(mu, log_var, eps)  # (K, B, latent_dim)
+    log_px = model.likelihood.log_prob(x, model.decode(z))  # (K, B)
+    # The 2*pi terms cancel, and (z - mu) / sigma is eps exactly.
+    log_ratio = 0.5 * (log_var + eps.square() - z.square()).sum(-1)  # (K, B)
+    return log_px, log_ratio, gaussian_kl(mu, log_var)
+
+
+def _log_mean_exp(values: Tensor) -> Tensor:
+    return torch.logsumexp(values, dim=0) - math.log(values.shape[0])
+
+
+def importance_log_likelihood(model: VAE, x: Tensor, eps: Tensor) -> Tensor:
+    """Importance-sampled log p(x) per row with q(z|x) as proposal (the IWAE bound).
+
+    log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k = mu + sigma * eps_k,
+    with ``eps`` of shape (K, B or 1, latent). Never below the ELBO in expectation, and
+    tighter as K grows (Burda et al., 2016).
+    """
+    log_px, log_ratio, _ = log_weights(model, x, eps)
+    return _log_mean_exp(log_px + log_ratio)
+
+
+def negative_iwae(model: VAE, x: Tensor, eps: Tensor, beta: float = 1.0) -> LossTerms:
+    """Per-row loss -log (1/K) sum_k w_k, the importance-weighted bound's negative.
+
+    Burda, Grosse & Salakhutdinov (2016), eq. 8, with K = L draws per row and
+    log w_k = log p(x|z_k) + beta * (log p(z_k) - log q(z_k|x)): ``beta`` weighs the
+    prior against the posterior inside each weight, so that K = 1 is, in
+    expectation, the beta-weighted negative ELBO. ``bound`` is the bound at beta = 1.
+    """
+    log_px, log_ratio, kl = log_weights(model, x, eps)
+    bound = _log_mean_exp(log_px + log_ratio)
+    loss = -bound if beta == 1.0 else -_log_mean_exp(log_px + beta * log_ratio)
+    return LossTerms(loss, -log_px.mean(0), kl, bound)
+
+
+#: The training objectives by name: (model, x, eps, beta) -> LossTerms.
+OBJECTIVES: dict[str, Callable[[VAE, Tensor, Tensor, float], LossTerms]] = {
+    "elbo": negative_elbo,
+    "iwae": negative_iwae,
+}
