@@ -1,4 +1,6 @@
-"""What every benchmark report is stamped with: command, date, versions, machine."""
+"""Every benchmark report's parts: its stamp (command, date, versions, machine), its
+Markdown tables, and the pair of files it is written to.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import platform
 import shlex
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -102,3 +105,44 @@ def write_report(out: Path, name: str, payload: dict, markdown: list[str]) -> No
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (out / f"{name}.md").write_text("\n".join(markdown) + "\n")
+
+
+# ---------------------------------------------------------------------- tables
+
+#: A table column: its header, and how one row (a dict) renders in it.
+Column = tuple[str, Callable[[dict], str]]
+
+
+def fmt(value: float | None, spec: str = ".3f", suffix: str = "") -> str:
+    """``value`` formatted with ``spec``, or "-" where it was not measured (None)."""
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def col(header: str, key: str, spec: str = ".3f", suffix: str = "") -> Column:
+    """A column of ``row[key]`` formatted with ``spec`` ("-" where absent or None)."""
+    return header, lambda r: fmt(r.get(key), spec, suffix)
+
+
+def text_col(header: str, key: str) -> Column:
+    """A column of ``row[key]`` as it is."""
+    return header, lambda r: str(r[key])
+
+
+def pm_col(header: str, key: str, error_key: str, spec: str = ".2f") -> Column:
+    """A column of ``row[key] ± row[error_key]`` ("-" where ``key`` is absent)."""
+
+    def cell(r: dict) -> str:
+        if r.get(key) is None:
+            return "-"
+        return f"{r[key]:{spec}} ± {r[error_key]:{spec}}"
+
+    return header, cell
+
+
+def table(columns: list[Column], rows: list[dict], caption: str = "") -> list[str]:
+    """A Markdown table (under its one-line caption, if any), then a blank line."""
+    lines = [caption, ""] if caption else []
+    lines.append("| " + " | ".join(header for header, _ in columns) + " |")
+    lines.append("|" + "---|" * len(columns))
+    lines += ["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in rows]
+    return [*lines, ""]
