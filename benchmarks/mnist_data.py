@@ -117,12 +117,19 @@ class Dataset:
     source: str
 
 
+def mnist_directory(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where MNIST's IDX files are looked for: ``data_dir``, else ``$SKVAE_MNIST_DIR``,
+    else ``../shared/data/mnist`` beside the repository. The one place that decides.
+    """
+    return Path(data_dir or os.environ.get(ENV_VAR) or DEFAULT_DIR)
+
+
 def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
     """MNIST from a directory, else from OpenML, else scikit-learn's 8x8 digits.
 
     Each fallback prints why it was taken to standard error.
     """
-    directory = Path(data_dir or os.environ.get(ENV_VAR) or DEFAULT_DIR)
+    directory = mnist_directory(data_dir)
     if directory.is_dir():
         splits = read_mnist_dir(directory)
         (Xtr, ytr), (Xte, yte) = splits["train"], splits["test"]
@@ -132,7 +139,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
             Xte.reshape(len(Xte), -1).astype(np.float32) / 255,
             yte.astype(np.int64),
             (28, 28),
-            f"IDX files in {directory}",
+            # No path: reports are committed, and name no directory of the machine.
+            "MNIST's IDX files (the official 60,000 / 10,000 split)",
         )
     print(f"MNIST: no directory {directory}; trying OpenML.", file=sys.stderr)
     try:

@@ -6,7 +6,6 @@ slow (``pytest -m slow``).
 """
 
 import json
-import os
 import warnings
 
 import numpy as np
@@ -14,14 +13,14 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from benchmarks.mnist import binarize
-from benchmarks.mnist_data import DEFAULT_DIR, ENV_VAR, read_mnist_dir
+from benchmarks.mnist_data import mnist_directory, read_mnist_dir
 from skvae import VAETransformer
 
 
 @pytest.fixture(scope="module")
 def mnist():
-    directory = os.environ.get(ENV_VAR) or DEFAULT_DIR
-    if not os.path.isdir(directory):
+    directory = mnist_directory()
+    if not directory.is_dir():
         pytest.skip(f"no MNIST directory at {directory}")
     splits = read_mnist_dir(directory)
     (Xtr, _), (Xte, _) = splits["train"], splits["test"]
@@ -66,7 +65,7 @@ def test_short_mnist_training_beats_independent_pixels(mnist):
 
 def test_main_job_end_to_end_on_a_subset(tmp_path):
     """Every experiment of ``python -m benchmarks.mnist`` on a few hundred images."""
-    if not os.path.isdir(os.environ.get(ENV_VAR) or DEFAULT_DIR):
+    if not mnist_directory().is_dir():
         pytest.skip("no MNIST directory")
     from benchmarks.mnist import EXPERIMENTS, main
 
