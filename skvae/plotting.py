@@ -508,8 +508,8 @@ class LatentManifoldDisplay:
 
     Two latent dimensions sweep the prior's quantiles (the others stay at the
     prior's mean, 0) and each grid point is decoded to an image, as in Figure 4 of
-    Kingma & Welling (2013). Up the picture is +z along the second dimension, right
-    is +z along the first. Build it with :meth:`from_estimator`.
+    Kingma & Welling (2013); or any grid of latent values you give. Up the picture
+    is +z along the second dimension, right is +z along the first. Build it with :meth:`from_estimator`.
 
     Parameters
     ----------
@@ -569,6 +569,7 @@ class LatentManifoldDisplay:
         n_per_side=20,
         dims=(0, 1),
         quantile_range=(0.05, 0.95),
+        grid=None,
         ax=None,
         **kwargs,
     ):
@@ -594,6 +595,11 @@ class LatentManifoldDisplay:
             Probabilities q0 < q1 in (0, 1); the grid is the prior's quantiles
             ``scipy.stats.norm.ppf(np.linspace(q0, q1, n_per_side))``, so it covers
             the prior's mass evenly.
+
+        grid : array-like of shape (n_grid,), default=None
+            Increasing latent values to sweep along both dimensions instead of the
+            quantiles, e.g. ``np.arange(-3, 3, 1 / 3)`` for a linear grid; when
+            given, ``n_per_side`` and ``quantile_range`` are not used.
 
         ax : matplotlib.axes.Axes, default=None
             Axes to draw on. None makes a new figure.
@@ -633,27 +639,11 @@ class LatentManifoldDisplay:
         height, width = _check_image_shape(
             image_shape, estimator.n_features_in_, "n_features_in_"
         )
-        if (
-            not isinstance(n_per_side, Integral)
-            or isinstance(n_per_side, bool)
-            or n_per_side < 2
-        ):
-            raise ValueError(
-                f"n_per_side must be an integer >= 2; got n_per_side={n_per_side!r}."
-            )
-        quantiles = _as_list(quantile_range)
-        if not (
-            quantiles is not None
-            and len(quantiles) == 2
-            and all(isinstance(q, Real) for q in quantiles)
-            and 0 < quantiles[0] < quantiles[1] < 1
-        ):
-            raise ValueError(
-                "quantile_range must be (q0, q1) with 0 < q0 < q1 < 1; got "
-                f"quantile_range={quantile_range!r}."
-            )
-
-        grid = norm.ppf(np.linspace(*quantiles, n_per_side))
+        if grid is None:
+            grid = _quantile_grid(n_per_side, quantile_range)
+        else:
+            grid = _check_grid(grid)
+        n_per_side = len(grid)
         # Row i of the picture holds z[dims[1]] = grid[-1 - i]: up is +z.
         z_vertical, z_horizontal = np.meshgrid(grid[::-1], grid, indexing="ij")
         Z = np.zeros((n_per_side * n_per_side, latent_dim))
@@ -900,6 +890,50 @@ class LatentSpaceDisplay:
         if len(dims) == 2:
             ax.set_ylabel(f"z[{dims[1]}]")
         return self
+
+
+def _quantile_grid(n_per_side: Any, quantile_range: Any) -> np.ndarray:
+    """The prior's quantiles at ``n_per_side`` even steps over ``quantile_range``."""
+    if (
+        not isinstance(n_per_side, Integral)
+        or isinstance(n_per_side, bool)
+        or n_per_side < 2
+    ):
+        raise ValueError(
+            f"n_per_side must be an integer >= 2; got n_per_side={n_per_side!r}."
+        )
+    quantiles = _as_list(quantile_range)
+    if not (
+        quantiles is not None
+        and len(quantiles) == 2
+        and all(isinstance(q, Real) for q in quantiles)
+        and 0 < quantiles[0] < quantiles[1] < 1
+    ):
+        raise ValueError(
+            "quantile_range must be (q0, q1) with 0 < q0 < q1 < 1; got "
+            f"quantile_range={quantile_range!r}."
+        )
+    return norm.ppf(np.linspace(*quantiles, n_per_side))
+
+
+def _check_grid(grid: Any) -> np.ndarray:
+    """``grid`` as a float array: at least 2 finite, strictly increasing values."""
+    try:
+        values = np.asarray(_as_list(grid), dtype=float)
+    except (TypeError, ValueError):
+        values = None
+    if (
+        values is None
+        or values.ndim != 1
+        or len(values) < 2
+        or not np.isfinite(values).all()
+        or np.any(np.diff(values) <= 0)
+    ):
+        raise ValueError(
+            "grid must hold at least 2 finite, strictly increasing latent values; "
+            f"got grid={grid!r}."
+        )
+    return values
 
 
 def _resolve_dims(dims: Any, latent_dim: int) -> tuple:

@@ -250,6 +250,29 @@ def test_manifold_tiles_are_decoded_grid_points(vae3):
     assert yticks[0] == f"{grid[-1]:.2f}"  # the top row holds the largest z[0]
 
 
+def test_manifold_on_a_given_grid(vae3):
+    # The seed's grid: linear from -3 to 3 - 1/3 in steps of 1/3, 18 values.
+    grid = np.arange(-3, 3, 1 / 3)
+    disp = LatentManifoldDisplay.from_estimator(
+        vae3, image_shape=(8, 8), grid=grid, n_per_side=4, quantile_range=(0.1, 0.2)
+    )
+    assert_allclose(disp.grid, grid)
+    assert disp.images.shape == (18, 18, 8, 8)
+    # Bottom-left tile: z[0] = grid[0] (right), z[1] = grid[0] (up).
+    decoded = vae3.inverse_transform(np.array([[grid[0], grid[0], 0.0]]))
+    assert_allclose(disp.images[17, 0], decoded.reshape(8, 8))
+    xticks = [t.get_text() for t in disp.ax_.get_xticklabels()]
+    assert xticks[0] == "-3.00"
+
+
+@pytest.mark.parametrize(
+    "grid", [[0.0], [1.0, 0.0], [0.0, np.nan], [[0.0, 1.0]], "abc", 3.0, ["a", "b"]]
+)
+def test_manifold_bad_grid(vae, grid):
+    with pytest.raises(ValueError, match="grid must hold at least 2 finite"):
+        LatentManifoldDisplay.from_estimator(vae, image_shape=(8, 8), grid=grid)
+
+
 def test_manifold_draws_on_given_axes(vae):
     fig, ax = plt.subplots()
     disp = LatentManifoldDisplay.from_estimator(
