@@ -509,7 +509,8 @@ class LatentManifoldDisplay:
     Two latent dimensions sweep the prior's quantiles (the others stay at the
     prior's mean, 0) and each grid point is decoded to an image, as in Figure 4 of
     Kingma & Welling (2013); or any grid of latent values you give. Up the picture
-    is +z along the second dimension, right is +z along the first. Build it with :meth:`from_estimator`.
+    is +z along the second dimension, right is +z along the first. Build it with
+    :meth:`from_estimator`.
 
     Parameters
     ----------
