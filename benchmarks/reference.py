@@ -63,10 +63,12 @@ def loss_function(heads, x, mu, logvar, likelihood):
 
 
 class PlainTrainer:
-    """The loop's state: model, ``torch.optim.Adam`` with its defaults, generator.
+    """The loop's state: model, optimizer (torch's Adam or Adagrad), generator.
 
     ``epoch()`` runs one pass over shuffled minibatches of the pre-loaded float32
     ``X`` and returns its mean loss, so benchmarks can time epochs one by one.
+    ``init_std`` draws every weight from N(0, init_std^2) instead of ``nn.Linear``'s
+    uniform default (biases keep theirs), as the seed's scripts do with 0.1.
     """
 
     def __init__(
@@ -78,6 +80,8 @@ class PlainTrainer:
         likelihood: str = "bernoulli",
         batch_size: int = 100,
         lr: float = 1e-3,
+        optimizer: str = "adam",
+        init_std: float | None = None,
         seed: int = 0,
     ) -> None:
         self.X, self.likelihood, self.batch_size = X, likelihood, batch_size
@@ -85,7 +89,12 @@ class PlainTrainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # nn.Linear initialises from the global generator
             self.model = PlainVAE(X.shape[1], hidden, latent, likelihood)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+            if init_std is not None:
+                for module in self.model.modules():
+                    if isinstance(module, nn.Linear):
+                        nn.init.normal_(module.weight, 0.0, init_std)
+        optimizers = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
+        self.optimizer = optimizers[optimizer](self.model.parameters(), lr=lr)
 
     def epoch(self) -> float:
         X, model, optimizer = self.X, self.model, self.optimizer
@@ -109,7 +118,7 @@ def train_plain(
     """Train on float32 ``X``; return the model, per-epoch seconds and mean losses.
 
     ``kwargs`` are :class:`PlainTrainer`'s (hidden, latent, likelihood, batch_size,
-    lr, seed).
+    lr, optimizer, init_std, seed).
     """
     trainer = PlainTrainer(X, **kwargs)
     seconds, losses = [], []

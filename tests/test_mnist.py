@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from benchmarks.mnist import binarize
+from benchmarks._mnist import binarize
 from benchmarks.mnist_data import mnist_directory, read_mnist_dir
 from skvae import VAETransformer
 
@@ -70,7 +70,7 @@ def test_main_job_end_to_end_on_a_subset(tmp_path):
     from benchmarks.mnist import EXPERIMENTS, main
 
     argv = ["all", "--rows", "300", "100", "--max-iter", "2", "--epochs", "1"]
-    argv += ["--recipe-epochs", "1"]
+    argv += ["--recipe-epochs", "1", "--iwae-epochs", "1", "--init-epochs", "1"]
     main([*argv, "--seeds", "2", "--iwae-samples", "5", "--out", str(tmp_path)])
     for name in EXPERIMENTS:
         report = json.loads((tmp_path / f"mnist_{name}.json").read_text())
@@ -81,13 +81,32 @@ def test_main_job_end_to_end_on_a_subset(tmp_path):
             (tmp_path / f"mnist_{name}.json").read_text(),
             parse_constant=lambda c, name=name: pytest.fail(f"{c} in {name}.json"),
         )
-    seed = json.loads((tmp_path / "mnist_seed.json").read_text())["runs"]
-    assert [r["name"] for r in seed] == ["seed", "seed_lr1e-3"]
+    report = json.loads((tmp_path / "mnist_seed.json").read_text())
+    seed = report["runs"]
+    assert [r["name"] for r in seed] == ["seed", "seed_every_epoch", "seed_gaussian"]
+    # The headline is the seed's MNIST configuration.
+    assert seed[0]["params"]["likelihood"] == "bernoulli"
+    assert seed[0]["params"]["optimizer"] == "adagrad"
+    assert seed[0]["params"]["learning_rate_init"] == 0.01
     for run in seed:
         assert run["epochs"] <= 2 and np.isfinite(run["test_elbo"])
         assert 0 <= run["accuracy"] <= 1
-        for file in run["figures"].values():
-            assert (tmp_path / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(seed[0]["figures"]) == [
+        "latent",
+        "loss",
+        "manifold",
+        "reconstruction",
+    ]
+    for file in seed[0]["figures"].values():
+        assert (tmp_path / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [r["init_std"] for r in report["initialisation"]] == [None, 0.1]
+    iwae = json.loads((tmp_path / "mnist_iwae.json").read_text())
+    arms = [(r["objective"], r["draws"], r["gradient"]) for r in iwae["runs"]]
+    assert arms == 2 * [
+        ("elbo", 1, "closed_form"),
+        ("elbo", 5, "closed_form"),
+        ("iwae", 5, "autograd"),
+    ]
     figure2 = json.loads((tmp_path / "mnist_figure2.json").read_text())
     assert [c["latent_dim"] for c in figure2["curves"]] == [3, 5, 10, 20, 200]
     assert figure2["adagrad_lr"] in (0.01, 0.02, 0.1)
