@@ -20,6 +20,8 @@ import torch
 
 import skvae
 
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo."""
@@ -42,11 +44,13 @@ def version(package: str) -> str | None:
 
 def git_commit() -> str | None:
     """The checkout's commit (``+changes`` where skvae/ differs from it), or None."""
-    root = Path(__file__).resolve().parent.parent
 
     def git(*args: str) -> str:
         return subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+            ["git", "-C", str(_REPO_ROOT), *args],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
 
     try:
@@ -57,10 +61,34 @@ def git_commit() -> str | None:
     return commit + ("+changes" if changed else "")
 
 
+def public_argv(argv: list[str]) -> list[str]:
+    """``argv`` naming no absolute path of the machine: reports get committed.
+
+    A path inside the repository becomes relative to it, any other ``<path>``.
+    """
+
+    def public(value: str) -> str:
+        if not os.path.isabs(value):
+            return value
+        path = Path(value).resolve()
+        if path.is_relative_to(_REPO_ROOT):
+            return str(path.relative_to(_REPO_ROOT))
+        return "<path>"
+
+    out = []
+    for arg in argv:
+        option, equals, value = arg.partition("=")
+        out.append(f"{option}={public(value)}" if equals else public(arg))
+    return out
+
+
 def stamp(module: str, argv: list[str]) -> dict:
-    """The command that ran ``module`` with ``argv``, the date, versions and machine."""
+    """The command that ran ``module`` with ``argv``, the date, versions and machine.
+
+    The command names no absolute path of the machine (:func:`public_argv`).
+    """
     return {
-        "command": shlex.join(["python", "-m", module, *argv]),
+        "command": shlex.join(["python", "-m", module, *public_argv(argv)]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "skvae": skvae.__version__,
         "commit": git_commit(),

@@ -13,15 +13,11 @@ few minutes on 2 cores. Results go to ``digits.md`` and ``digits.json`` in ``--o
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import torch
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
@@ -29,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import skvae
+from benchmarks._report import pm_col, stamp, stamp_line, table, text_col, write_report
 from skvae import VAETransformer
 
 
@@ -85,7 +81,8 @@ def run(max_iter: int, seeds: int) -> list[dict]:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    table = []
+    """Mean and std over seeds of each model and latent size: the report's rows."""
+    entries = []
     for latent_dim in (2, 10):
         for model in sorted({r["model"] for r in rows}):
             sel = [
@@ -97,14 +94,8 @@ def summarise(rows: list[dict]) -> list[dict]:
                     values = np.array([r[key] for r in sel])
                     entry[key] = float(values.mean())
                     entry[key + "_std"] = float(values.std())
-            table.append(entry)
-    return table
-
-
-def fmt(entry: dict, key: str, digits: int) -> str:
-    if key not in entry:
-        return "-"
-    return f"{entry[key]:.{digits}f} ± {entry[key + '_std']:.{digits}f}"
+            entries.append(entry)
+    return entries
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,44 +105,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
 
+    argv = sys.argv[1:] if argv is None else argv
+    s = stamp("benchmarks.digits", argv)
     rows = run(args.max_iter, args.seeds)
-    table = summarise(rows)
-    command = "python -m benchmarks.digits " + " ".join(argv or sys.argv[1:])
-    stamp = {
-        "command": command.strip(),
-        "skvae": skvae.__version__,
-        "torch": torch.__version__,
-        "scikit-learn": sklearn.__version__,
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "digits.json").write_text(
-        json.dumps({"stamp": stamp, "summary": table, "runs": rows}, indent=2) + "\n"
-    )
+    summary = summarise(rows)
     lines = [
         "# Digits: VAETransformer against PCA",
         "",
-        f"`{stamp['command']}` · skvae {stamp['skvae']}, torch {stamp['torch']}, "
-        f"scikit-learn {stamp['scikit-learn']}, Python {stamp['python']}, "
-        f"{stamp['machine']}.",
+        stamp_line(s),
         "",
+    ]
+    lines += table(
+        [
+            text_col("reducer", "model"),
+            text_col("latent dim", "latent_dim"),
+            pm_col("held-out accuracy", "accuracy", "accuracy_std", ".3f"),
+            pm_col("test ELBO", "test_elbo", "test_elbo_std", ".1f"),
+            pm_col(
+                "test log p(x), K=1000",
+                "test_log_likelihood",
+                "test_log_likelihood_std",
+                ".1f",
+            ),
+            pm_col("fit time (s)", "fit_seconds", "fit_seconds_std", ".1f"),
+        ],
+        summary,
         "StandardScaler -> reducer -> LogisticRegression on scikit-learn's 8x8 digits "
         f"(1797 rows, 75/25 stratified split); mean ± std over {args.seeds} seeds. "
         "ELBO and log-likelihood are per held-out row, in nats, on standardised "
         "pixels (Gaussian decoder).",
-        "",
-        "| reducer | latent dim | held-out accuracy | test ELBO | test log p(x), "
-        "K=1000 | fit time (s) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for e in table:
-        lines.append(
-            f"| {e['model']} | {e['latent_dim']} | {fmt(e, 'accuracy', 3)} | "
-            f"{fmt(e, 'test_elbo', 1)} | {fmt(e, 'test_log_likelihood', 1)} | "
-            f"{fmt(e, 'fit_seconds', 1)} |"
-        )
-    (args.out / "digits.md").write_text("\n".join(lines) + "\n")
+    )
+    write_report(
+        args.out, "digits", {"stamp": s, "summary": summary, "runs": rows}, lines
+    )
     print("\n".join(lines))
 
 
