@@ -1,5 +1,6 @@
 """VAETransformer: the scikit-learn face of the variational autoencoder."""
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -21,7 +22,6 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
-    check_scalar,
     validate_data,
 )
 
@@ -34,6 +34,7 @@ from skvae._torch_utils import (
     make_generator,
     module_for_inference,
     resolve_device,
+    standard_normal_chunks,
     standard_normal_draws,
     to_numpy,
     to_tensor,
@@ -60,11 +61,29 @@ _N_SCORE_DRAWS = 128
 _SCORE_SEED = 0
 #: Upper bound on the values (draws x rows x features) decoded at once when scoring.
 _SCORE_CHUNK = 2**22
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _SEED_MAX = np.iinfo(np.int32).max
 _TORCH_DTYPES = {
     np.dtype(np.float32): torch.float32,
     np.dtype(np.float64): torch.float64,
 }
+
+
+class _Count(Interval):
+    """An interval of ints that, unlike ``Interval(Integral, ...)``, refuses bools."""
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, bool) and super().is_satisfied_by(val)
+
+
+def _check_count(value, name):
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1 (not a bool); got {value!r}.")
+
+
+def _nan_to_neg_inf(values):
+    """NaN scores as -inf: see ``score_samples``."""
+    return torch.nan_to_num(values, nan=-math.inf, posinf=math.inf, neginf=-math.inf)
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -271,25 +290,22 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     """
 
     _parameter_constraints: dict = {
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
+        "latent_dim": [_Count(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", _Count(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "likelihood": [StrOptions(set(LIKELIHOODS))],
         "objective": [StrOptions(set(OBJECTIVES))],
         "beta": [Interval(Real, 0, None, closed="left")],
-        "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_mc_samples": [_Count(Integral, 1, None, closed="left")],
+        "batch_size": [_Count(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [_Count(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [_Count(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
         "gradient": [StrOptions(set(GRADIENTS))],
@@ -350,6 +366,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @torch.inference_mode(False)  # ordinary tensors whatever the caller's mode
+    @torch.enable_grad()
     def fit(self, X, y=None):
         """Fit the VAE to X by maximising the ELBO.
 
@@ -369,6 +387,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         self._check_gradient()
         fresh = not (self.warm_start and hasattr(self, "module_"))
+        if not fresh:
+            self._check_warm_start()
         X = self._validate_training_data(X, reset=fresh)
         device = resolve_device(self.device)
         n_samples = X.shape[0]
@@ -381,14 +401,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if fresh:
             self._initialize(X, device)
         else:
-            self._check_warm_start()
             set_hyperparameters(self.optimizer_, self.learning_rate_init, self.alpha)
         if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_ = []
 
         generator = self._training_generator(device)
         X_t = to_tensor(X, torch.float32, device)
-        order = torch.randperm(n_samples, generator=generator, device=device)
+        # The first fit draws its split from the training generator, seeded with
+        # _seed; a warm start draws it from a new generator with that same seed, so
+        # the model keeps one validation split (for a given n_samples) for life.
+        split = generator if fresh else make_generator(self._seed, device)
+        order = torch.randperm(n_samples, generator=split, device=device)
         if self.early_stopping:
             X_monitor, X_train = X_t[order[:n_val]], X_t[order[n_val:]]
         else:
@@ -419,6 +442,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @torch.inference_mode(False)
+    @torch.enable_grad()
     def partial_fit(self, X, y=None):
         """Run one epoch of minibatch steps over X, keeping the optimizer's state.
 
@@ -440,6 +465,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         self._check_gradient()
         first = not hasattr(self, "module_")
+        if not first:
+            self._check_warm_start()
         X = self._validate_training_data(X, reset=first)
         device = resolve_device(self.device)
         if first:
@@ -453,8 +480,25 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _validate_training_data(self, X, reset):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
-        self._check_support(X, LIKELIHOODS[self.likelihood]())
-        return X
+        if X.dtype == np.float64:
+            self._check_float32_range(X)
+        return self._check_support(X, LIKELIHOODS[self.likelihood]())
+
+    def _check_float32_range(self, X):
+        # Training runs in float32: a finite float64 value beyond its range would
+        # become inf there.
+        too_large = (X.max(axis=0) > _FLOAT32_MAX) | (X.min(axis=0) < -_FLOAT32_MAX)
+        if too_large.any():
+            column = int(np.flatnonzero(too_large)[0])
+            value = float(X[np.argmax(np.abs(X[:, column])), column])
+            name = ""
+            if hasattr(self, "feature_names_in_"):
+                name = f" ({self.feature_names_in_[column]!r})"
+            raise ValueError(
+                f"Column {column}{name} of X holds {value!r}, beyond float32's range "
+                f"(+-{_FLOAT32_MAX:.4g}), in which training runs. Scale X (e.g. with "
+                "StandardScaler)."
+            )
 
     def _check_gradient(self):
         # Before anything is fitted: the estimator's own model is always one the
@@ -467,14 +511,23 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
 
     def _check_support(self, X, likelihood):
-        error = likelihood.support_error(float(X.min()), float(X.max()))
+        """``X``, refused outside the likelihood's support, clipped just outside it."""
+        x_min, x_max = float(X.min()), float(X.max())
+        error = likelihood.support_error(x_min, x_max)
         if error is not None:
             raise ValueError(error)
+        low, high = likelihood.support
+        if x_min < low or x_max > high:  # within the tolerance: rounding
+            X = np.clip(X, low, high)
+        return X
 
     def _config(self, n_features):
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+        if not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
+            for s in sizes
+        ):
             raise InvalidParameterError(
                 "The 'hidden_layer_sizes' parameter of VAETransformer must be a "
                 "positive int or a sequence of positive ints. Got "
@@ -521,10 +574,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.optimizer_, OPTIMIZERS[self.optimizer]
         ):
             raise ValueError(
-                "warm_start=True continues the fitted model, so latent_dim, "
-                "hidden_layer_sizes, activation, likelihood and optimizer must stay "
-                f"as they were ({self.module_.config}, optimizer="
-                f"{type(self.optimizer_).__name__}); set warm_start=False to refit."
+                "partial_fit and warm_start=True continue the fitted model, so "
+                "latent_dim, hidden_layer_sizes, activation, likelihood and optimizer "
+                f"must stay as they were ({self.module_.config}, optimizer="
+                f"{type(self.optimizer_).__name__}); call fit with warm_start=False "
+                "to start afresh."
             )
 
     def _training_generator(self, device):
@@ -587,22 +641,44 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             if not on_cpu:
                 self.module_.to("cpu")
                 move_optimizer_state(self.optimizer_)
+        first_epoch = self.n_iter_ + 1
         self.n_iter_ += outcome.epochs
         self._rng_state = (device.type, generator.get_state())
         if outcome.interrupted:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
         if outcome.diverged:
-            # Its moments hold the non-finite gradients: start it afresh.
+            # Its moments hold the runaway steps: start it afresh.
             self.optimizer_ = self._new_optimizer(device)
             warnings.warn(
-                f"The training loss became NaN or infinite in epoch {self.n_iter_ + 1};"
-                " training stopped and the weights of the last finite epoch were "
-                f"kept. Lower learning_rate_init (now {self.learning_rate_init}) or "
-                "scale X (e.g. with StandardScaler).",
+                self._divergence_message(outcome, first_epoch),
                 ConvergenceWarning,
                 stacklevel=4,
             )
         return outcome
+
+    def _divergence_message(self, outcome, first_epoch):
+        epoch = self.n_iter_ + 1
+        if outcome.diverged == "exploded":
+            what = (
+                f"The training loss diverged in epoch {epoch} (to "
+                f"{outcome.diverged_loss:.4g} nats per row, from "
+                f"{min(self.loss_curve_[first_epoch - 1 :]):.4g} at best)"
+            )
+        else:
+            what = f"The training loss became NaN or infinite in epoch {epoch}"
+        if outcome.restored_epoch > 0:
+            kept = (
+                "the weights of its best epoch so far (epoch "
+                f"{first_epoch - 1 + outcome.restored_epoch}) were kept"
+            )
+        elif self.n_iter_ > 0:
+            kept = f"the weights it had after epoch {self.n_iter_} were kept"
+        else:
+            kept = "no epoch finished, so the model is untrained (its initial weights)"
+        return (
+            f"{what}; training stopped and {kept}. Lower learning_rate_init (now "
+            f"{self.learning_rate_init}) or scale X (e.g. with StandardScaler)."
+        )
 
     # ---------------------------------------------------------------- inference
 
@@ -630,6 +706,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = self._check_support(X, self.module_.likelihood)
         module, dtype, device = self._inference_module(X.dtype)
         X_t = to_tensor(X, dtype, device)
         return to_numpy(batched(lambda xb: module.encode(xb)[0], X_t))
@@ -682,7 +759,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Samples, in the dtype of the data the model was fitted on.
         """
         check_is_fitted(self)
-        check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        _check_count(n_samples, "n_samples")
         seed = check_random_state(random_state).randint(_SEED_MAX)
         # Drawn on the CPU, so an int random_state gives the same samples anywhere.
         cpu = torch.device("cpu")
@@ -705,7 +782,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _scoring_setup(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        self._check_support(X, self.module_.likelihood)
+        X = self._check_support(X, self.module_.likelihood)
         module, dtype, device = self._inference_module(X.dtype)
         return module, to_tensor(X, dtype, device), dtype, device
 
@@ -720,7 +797,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The expectation over q(z | x) uses 128 quasi-random draws, the same for
         every row and every call, and the KL in closed form; so each row's value is
         deterministic and independent of the other rows. ``beta`` is not applied:
-        this is the ELBO, a lower bound on log p(x).
+        this is the ELBO, a lower bound on log p(x). Never NaN for finite X: a row so
+        far outside the training data that its computation overflows (inf - inf)
+        has a vanishing density and scores -inf, the ELBO's limit there.
 
         Parameters
         ----------
@@ -737,7 +816,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         def row_elbo(xb):
             log_px, kl = elbo(module, xb, eps)
-            return log_px - kl
+            return _nan_to_neg_inf(log_px - kl)
 
         return to_numpy(batched(row_elbo, X_t, self._score_batch(len(eps))))
 
@@ -766,7 +845,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The estimate log (1/K) sum_k p(x, z_k) / q(z_k | x) is the IWAE bound of
         Burda et al. (2016): at least the ELBO in expectation, and tighter as K
         grows. The K draws are quasi-random, fixed, and shared by every row, so
-        values are deterministic and row-independent. Cost grows linearly in K.
+        values are deterministic and row-independent. Cost grows linearly in K;
+        memory does not: the draws are decoded in chunks of at most 2**22 values.
+        Never NaN for finite X: a row whose computation overflows scores -inf.
 
         Parameters
         ----------
@@ -781,14 +862,21 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         log_likelihood : ndarray of shape (n_samples,)
             Estimated log p(x) per row, in nats, in X's float dtype.
         """
-        check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        _check_count(n_samples, "n_samples")
         module, X_t, dtype, device = self._scoring_setup(X)
-        eps = self._fixed_eps(n_samples, dtype, device)
+        latent_dim = module.config.latent_dim
+        per_chunk = max(1, _SCORE_CHUNK // self.n_features_in_)
 
         def row_log_px(xb):
+            # The same chunks of the same draws for every batch of rows.
+            chunks = standard_normal_chunks(
+                n_samples, latent_dim, _SCORE_SEED, per_chunk, dtype
+            )
+            eps = (chunk.to(device).unsqueeze(1) for chunk in chunks)
             return importance_log_likelihood(module, xb, eps)
 
-        return to_numpy(batched(row_log_px, X_t, self._score_batch(n_samples)))
+        rows = self._score_batch(min(n_samples, per_chunk))
+        return to_numpy(batched(row_log_px, X_t, rows))
 
     def _score_batch(self, n_draws):
         """Rows per batch so that a batch decodes at most _SCORE_CHUNK values."""

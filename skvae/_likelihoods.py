@@ -15,6 +15,10 @@ from torch import Tensor
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
+#: How far outside a likelihood's support X may lie and still be accepted (then
+#: clipped into it): rounding leaves MinMaxScaler's output at 1.0000000000000002.
+SUPPORT_TOLERANCE = 1e-6
+
 #: Smallest variance the Gaussian decoder can express. Without a floor, a feature that
 #: is constant in the data (MNIST's all-zero border pixels) lets the decoder shrink its
 #: variance without bound: log p(x|z) -> +inf and the loss -> NaN. With the floor, each
@@ -34,6 +38,8 @@ class Likelihood(ABC):
     name: str
     #: How many outputs per feature the decoder produces (its heads).
     n_heads: int
+    #: The interval x lies in; X within SUPPORT_TOLERANCE of it is clipped into it.
+    support: tuple[float, float] = (-math.inf, math.inf)
 
     @abstractmethod
     def log_prob(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
@@ -68,7 +74,13 @@ class Likelihood(ABC):
 
     def support_error(self, x_min: float, x_max: float) -> str | None:
         """Return why data in [x_min, x_max] is outside the support, or None."""
-        return None
+        low, high = self.support
+        if x_min >= low - SUPPORT_TOLERANCE and x_max <= high + SUPPORT_TOLERANCE:
+            return None
+        return (
+            f"likelihood={self.name!r} needs X in [{low:g}, {high:g}], but X has "
+            f"values in [{x_min!r}, {x_max!r}]."
+        )
 
 
 class Gaussian(Likelihood):
@@ -132,6 +144,7 @@ class Bernoulli(Likelihood):
 
     name = "bernoulli"
     n_heads = 1
+    support = (0.0, 1.0)
 
     def log_prob(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
         (logits,) = heads
@@ -149,13 +162,14 @@ class Bernoulli(Likelihood):
         return torch.bernoulli(self.mean(heads), generator=generator)
 
     def support_error(self, x_min: float, x_max: float) -> str | None:
-        if x_min >= 0.0 and x_max <= 1.0:
+        error = super().support_error(x_min, x_max)
+        if error is None:
             return None
         prefix = "Negative values in data: " if x_min < 0.0 else ""
         return (
-            f"{prefix}likelihood='bernoulli' needs X in [0, 1], but X has values in "
-            f"[{x_min:.6g}, {x_max:.6g}]. Scale X into [0, 1] (e.g. MinMaxScaler, or "
-            "divide pixel intensities by 255) or use likelihood='gaussian'."
+            f"{prefix}{error} Values within {SUPPORT_TOLERANCE:g} of [0, 1] are "
+            "clipped into it; scale X into [0, 1] (e.g. MinMaxScaler, or divide "
+            "pixel intensities by 255) or use likelihood='gaussian'."
         )
 
 

@@ -10,7 +10,7 @@ shared by every row.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import torch
@@ -76,15 +76,27 @@ def _log_mean_exp(values: Tensor) -> Tensor:
     return torch.logsumexp(values, dim=0) - math.log(values.shape[0])
 
 
-def importance_log_likelihood(model: VAE, x: Tensor, eps: Tensor) -> Tensor:
+def importance_log_likelihood(
+    model: VAE, x: Tensor, eps: Tensor | Iterable[Tensor]
+) -> Tensor:
     """Importance-sampled log p(x) per row with q(z|x) as proposal (the IWAE bound).
 
     log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k = mu + sigma * eps_k,
-    with ``eps`` of shape (K, B or 1, latent). Never below the ELBO in expectation, and
-    tighter as K grows (Burda et al., 2016).
+    with ``eps`` of shape (K, B or 1, latent), or an iterable of such chunks of the K
+    draws, combined by a running logsumexp, so that memory is bounded by a chunk
+    whatever K. Never below the ELBO in expectation, and tighter as K grows (Burda et
+    al., 2016). A NaN log weight, which only an overflow in a row far outside the
+    training data produces, counts as a zero weight; a row whose weights are all
+    zero gets -inf.
     """
-    log_px, log_ratio, _ = log_weights(model, x, eps)
-    return _log_mean_exp(log_px + log_ratio)
+    total, n_draws = None, 0
+    for chunk in [eps] if isinstance(eps, Tensor) else eps:
+        log_px, log_ratio, _ = log_weights(model, x, chunk)
+        log_w = torch.nan_to_num(log_px + log_ratio, nan=-math.inf)  # (k, B)
+        part = torch.logsumexp(log_w, dim=0)
+        total = part if total is None else torch.logaddexp(total, part)
+        n_draws += chunk.shape[0]
+    return total - math.log(n_draws)
 
 
 def negative_iwae(model: VAE, x: Tensor, eps: Tensor, beta: float = 1.0) -> LossTerms:

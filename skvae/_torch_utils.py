@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -55,12 +55,32 @@ def standard_normal_draws(
     Scrambled Sobol points mapped through the normal quantile function cover the
     distribution far more evenly than pseudo-random draws, so averages over them are
     tighter for the same ``n``. The engine seeds its own generator, not torch's global.
+    Beyond the dimensions Sobol sequences are defined for (21201 in torch), the
+    points are pseudo-random draws from a private generator seeded with ``seed``.
     """
+    return torch.cat(list(standard_normal_chunks(n, dim, seed, n, dtype)))
+
+
+def standard_normal_chunks(
+    n: int, dim: int, seed: int, chunk: int, dtype: torch.dtype = torch.float64
+) -> Iterator[Tensor]:
+    """:func:`standard_normal_draws`' points, ``chunk`` rows at a time.
+
+    Only one chunk is in memory at once; for Sobol points the chunks are the rows of
+    the single draw, in order.
+    """
+    if dim > torch.quasirandom.SobolEngine.MAXDIM:
+        generator = torch.Generator().manual_seed(seed)
+        for start in range(0, n, chunk):
+            size = (min(chunk, n - start), dim)
+            yield torch.randn(size, generator=generator, dtype=torch.float64).to(dtype)
+        return
     engine = torch.quasirandom.SobolEngine(dim, scramble=True, seed=seed)
-    u = engine.draw(n, dtype=torch.float64)
     tiny = torch.finfo(torch.float64).eps
     normal = torch.distributions.Normal(0.0, 1.0)
-    return normal.icdf(u.clamp(tiny, 1.0 - tiny)).to(dtype)
+    for start in range(0, n, chunk):
+        u = engine.draw(min(chunk, n - start), dtype=torch.float64)
+        yield normal.icdf(u.clamp(tiny, 1.0 - tiny)).to(dtype)
 
 
 def module_for_inference(

@@ -212,6 +212,23 @@ class History:
     kl: list[float] = field(default_factory=list)
     validation: list[float] | None = None
 
+    def append(self, result: EpochResult, bound: float | None) -> None:
+        self.loss.append(result.loss)
+        self.reconstruction.append(result.reconstruction)
+        self.kl.append(result.kl)
+        if bound is not None:
+            self.validation.append(bound)
+
+    def truncate(self, n_entries: dict[str, int]) -> None:
+        """Cut every list back to its length in ``n_entries`` (see :meth:`lengths`)."""
+        for name, n in n_entries.items():
+            del getattr(self, name)[n:]
+
+    def lengths(self) -> dict[str, int]:
+        names = ["loss", "reconstruction", "kl"]
+        names += [] if self.validation is None else ["validation"]
+        return {name: len(getattr(self, name)) for name in names}
+
 
 @dataclass
 class StopRule:
@@ -233,6 +250,18 @@ class StopRule:
         return self.stale >= self.patience
 
 
+#: How far above its lowest value so far the training loss may rise before the fit
+#: counts as diverged: DIVERGENCE_FACTOR * (|lowest| + n_features) nats per row.
+#: Epoch-to-epoch noise stays orders of magnitude below; an exploding step size
+#: (learning_rate_init=10 took a loss from 8 to 1.6e15) does not.
+DIVERGENCE_FACTOR = 10.0
+
+
+def exploded(loss: float, lowest: float, n_features: int) -> bool:
+    """Whether a finite ``loss`` has run away from the ``lowest`` one so far."""
+    return loss > lowest + DIVERGENCE_FACTOR * (abs(lowest) + n_features)
+
+
 @dataclass
 class Outcome:
     """How a call to :func:`train` ended."""
@@ -241,8 +270,14 @@ class Outcome:
     #: Monitored bound at the epoch with the best objective (None without a monitor).
     best_bound: float | None = None
     converged: bool = False
-    diverged: bool = False
+    #: Why training stopped early as diverged ("non-finite" or "exploded"), or None.
+    diverged: str | None = None
+    #: The epoch (1-based within the call; 0 before any) whose weights a divergence
+    #: restored: the one with the lowest training loss.
+    restored_epoch: int = 0
     interrupted: bool = False
+    #: The training loss of the diverged epoch, when it was finite.
+    diverged_loss: float | None = None
 
 
 def train(
@@ -267,19 +302,28 @@ def train(
     restored at the end), else a fixed subset of the training rows; with no monitor
     (``partial_fit``), no stopping rule applies. The stopping rule watches the
     training objective's loss on the monitor rows (with ``beta``), with the fixed
-    draws ``eps_monitor``; the history records their bound (ELBO or IWAE bound). An
-    epoch whose loss, weights or monitored loss is non-finite is undone: the weights
-    of the last finite epoch come back, and the caller should rebuild the optimizer,
-    whose state holds the non-finite gradients. A
-    ``KeyboardInterrupt`` ends training with the weights of the last full epoch (of
-    the best epoch, with ``early_stopping``).
+    draws ``eps_monitor``; the history records their bound (ELBO or IWAE bound).
+
+    Divergence: an epoch whose loss, weights or monitored loss is non-finite, or
+    whose training loss has :func:`exploded`, ends training, and the best weights so
+    far come back (of the epoch with the lowest monitored loss, or training loss
+    without a monitor; the initial ones if no epoch finished); the caller should
+    rebuild the optimizer, whose state holds the runaway steps. A ``KeyboardInterrupt`` anywhere in the loop ends training with the
+    weights and history of the last full epoch (the best epoch's weights, with
+    ``early_stopping``).
     """
     beta = epoch_kwargs["beta"]
+    n_features = X_train.shape[1]
     outcome = Outcome()
-    last_good = parameters_to_vector(model.parameters())
-    for epoch in range(first_epoch, first_epoch + max_epochs):
-        start = time.perf_counter()
-        try:
+    weights = parameters_to_vector(model.parameters())
+    # (epochs, weights, history lengths) of the last full epoch, replaced in one
+    # assignment, so an interrupt anywhere finds a consistent state to return to.
+    committed = (0, weights, history.lengths())
+    lowest_loss = math.inf  # training loss, against which an explosion is judged
+    best = (math.inf, 0, weights)  # monitored (else training) loss, epoch, weights
+    try:
+        for epoch in range(first_epoch, first_epoch + max_epochs):
+            start = time.perf_counter()
             result = train_epoch(model, optimizer, X_train, **epoch_kwargs)
             weights = parameters_to_vector(model.parameters())
             # The last step can break the weights after the loss was computed.
@@ -289,34 +333,40 @@ def train(
                 monitored, bound = monitored_loss(
                     model, X_monitor, eps_monitor, objective, beta
                 )
-        except KeyboardInterrupt:
-            outcome.interrupted = True
-            vector_to_parameters(last_good, model.parameters())
-            break
-        if not (finite and math.isfinite(monitored)):
-            vector_to_parameters(last_good, model.parameters())
-            outcome.diverged = True
-            break
-        last_good = weights
-        outcome.epochs += 1
-        history.loss.append(result.loss)
-        history.reconstruction.append(result.reconstruction)
-        history.kl.append(result.kl)
-        if early_stopping:
-            history.validation.append(bound)
-        stop = stop_rule is not None and stop_rule.update(
-            monitored, model, keep_best=early_stopping
-        )
-        if stop_rule is not None and stop_rule.best == monitored:
-            outcome.best_bound = bound
-        if log is not None:
-            line = f"Epoch {epoch}: loss = {result.loss:.6g} (KL {result.kl:.4g})"
-            if early_stopping:
-                line += f", validation {BOUND_NAMES[objective]} = {bound:.6g}"
-            log(f"{line}, {time.perf_counter() - start:.2f} s")
-        if stop:
-            outcome.converged = True
-            break
+            if not (finite and math.isfinite(monitored)):
+                outcome.diverged = "non-finite"
+            elif exploded(result.loss, lowest_loss, n_features):
+                outcome.diverged, outcome.diverged_loss = "exploded", result.loss
+            if outcome.diverged:
+                vector_to_parameters(best[2], model.parameters())
+                outcome.restored_epoch = best[1]
+                break
+            history.append(result, bound if early_stopping else None)
+            n_done = committed[0] + 1
+            committed = (n_done, weights, history.lengths())
+            outcome.epochs = n_done
+            lowest_loss = min(lowest_loss, result.loss)
+            score = result.loss if X_monitor is None else monitored
+            if score < best[0]:
+                best = (score, n_done, weights)
+            stop = stop_rule is not None and stop_rule.update(
+                monitored, model, keep_best=early_stopping
+            )
+            if stop_rule is not None and stop_rule.best == monitored:
+                outcome.best_bound = bound
+            if log is not None:
+                line = f"Epoch {epoch}: loss = {result.loss:.6g} (KL {result.kl:.4g})"
+                if early_stopping:
+                    line += f", validation {BOUND_NAMES[objective]} = {bound:.6g}"
+                log(f"{line}, {time.perf_counter() - start:.2f} s")
+            if stop:
+                outcome.converged = True
+                break
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        outcome.epochs, weights, lengths = committed
+        history.truncate(lengths)
+        vector_to_parameters(weights, model.parameters())
     if early_stopping and stop_rule.best_weights is not None:
         vector_to_parameters(stop_rule.best_weights, model.parameters())
     optimizer.zero_grad(set_to_none=True)  # the fitted module carries no gradients

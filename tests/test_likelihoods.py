@@ -279,7 +279,7 @@ def test_bernoulli_support_accepts_unit_interval(x_min, x_max):
 def test_bernoulli_support_rejects_outside_unit_interval(x_min, x_max, negative):
     message = Bernoulli().support_error(x_min, x_max)
     assert isinstance(message, str)
-    assert f"[{x_min:g}, {x_max:g}]" in message
+    assert f"[{x_min!r}, {x_max!r}]" in message
     assert ("Negative values in data" in message) == negative
     assert "gaussian" in message
 
