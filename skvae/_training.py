@@ -237,16 +237,12 @@ class StopRule:
     tol: float
     patience: int
     best: float = float("inf")
-    best_weights: Tensor | None = None
     stale: int = 0
 
-    def update(self, value: float, model: VAE, keep_best: bool) -> bool:
+    def update(self, value: float) -> bool:
         """Record ``value``; return True when training should stop."""
         self.stale = self.stale + 1 if value > self.best - self.tol else 0
-        if value < self.best:
-            self.best = value
-            if keep_best:
-                self.best_weights = parameters_to_vector(model.parameters())
+        self.best = min(self.best, value)
         return self.stale >= self.patience
 
 
@@ -267,7 +263,8 @@ class Outcome:
     """How a call to :func:`train` ended."""
 
     epochs: int = 0
-    #: Monitored bound at the epoch with the best objective (None without a monitor).
+    #: With early stopping, the bound at the epoch with the best monitored loss,
+    #: whose weights were kept.
     best_bound: float | None = None
     converged: bool = False
     #: Why training stopped early as diverged ("non-finite" or "exploded"), or None.
@@ -308,19 +305,21 @@ def train(
     whose training loss has :func:`exploded`, ends training, and the best weights so
     far come back (of the epoch with the lowest monitored loss, or training loss
     without a monitor; the initial ones if no epoch finished); the caller should
-    rebuild the optimizer, whose state holds the runaway steps. A ``KeyboardInterrupt`` anywhere in the loop ends training with the
-    weights and history of the last full epoch (the best epoch's weights, with
+    rebuild the optimizer, whose state holds the runaway steps. A
+    ``KeyboardInterrupt`` anywhere in the loop ends training with the weights and
+    history of the last full epoch (the best epoch's weights, with
     ``early_stopping``).
     """
     beta = epoch_kwargs["beta"]
     n_features = X_train.shape[1]
     outcome = Outcome()
     weights = parameters_to_vector(model.parameters())
-    # (epochs, weights, history lengths) of the last full epoch, replaced in one
-    # assignment, so an interrupt anywhere finds a consistent state to return to.
-    committed = (0, weights, history.lengths())
-    lowest_loss = math.inf  # training loss, against which an explosion is judged
-    best = (math.inf, 0, weights)  # monitored (else training) loss, epoch, weights
+    # What the last full epoch left: (epochs, weights, history lengths, best), where
+    # best = (monitored loss, or training loss without a monitor; its epoch; its
+    # weights; its bound). Replaced in one assignment, so that an interrupt anywhere
+    # finds a consistent state to return to.
+    committed = (0, weights, history.lengths(), (math.inf, 0, weights, None))
+    lowest_loss = math.inf  # the training loss an explosion is judged against
     try:
         for epoch in range(first_epoch, first_epoch + max_epochs):
             start = time.perf_counter()
@@ -338,22 +337,15 @@ def train(
             elif exploded(result.loss, lowest_loss, n_features):
                 outcome.diverged, outcome.diverged_loss = "exploded", result.loss
             if outcome.diverged:
-                vector_to_parameters(best[2], model.parameters())
-                outcome.restored_epoch = best[1]
                 break
             history.append(result, bound if early_stopping else None)
-            n_done = committed[0] + 1
-            committed = (n_done, weights, history.lengths())
-            outcome.epochs = n_done
-            lowest_loss = min(lowest_loss, result.loss)
+            n_done, best = committed[0] + 1, committed[3]
             score = result.loss if X_monitor is None else monitored
             if score < best[0]:
-                best = (score, n_done, weights)
-            stop = stop_rule is not None and stop_rule.update(
-                monitored, model, keep_best=early_stopping
-            )
-            if stop_rule is not None and stop_rule.best == monitored:
-                outcome.best_bound = bound
+                best = (score, n_done, weights, bound)
+            committed = (n_done, weights, history.lengths(), best)
+            lowest_loss = min(lowest_loss, result.loss)
+            stop = stop_rule is not None and stop_rule.update(monitored)
             if log is not None:
                 line = f"Epoch {epoch}: loss = {result.loss:.6g} (KL {result.kl:.4g})"
                 if early_stopping:
@@ -364,10 +356,12 @@ def train(
                 break
     except KeyboardInterrupt:
         outcome.interrupted = True
-        outcome.epochs, weights, lengths = committed
-        history.truncate(lengths)
-        vector_to_parameters(weights, model.parameters())
-    if early_stopping and stop_rule.best_weights is not None:
-        vector_to_parameters(stop_rule.best_weights, model.parameters())
+    outcome.epochs, weights, lengths, best = committed
+    history.truncate(lengths)  # an interrupted epoch's partial record
+    if outcome.diverged:
+        weights, outcome.restored_epoch = best[2], best[1]
+    if early_stopping and outcome.epochs > 0:
+        weights, outcome.best_bound = best[2], best[3]
+    vector_to_parameters(weights, model.parameters())
     optimizer.zero_grad(set_to_none=True)  # the fitted module carries no gradients
     return outcome

@@ -120,7 +120,9 @@ def test_bad_input_is_refused_with_a_named_reason(X, error, message):
         VAETransformer(**FAST).fit(X)
 
 
-@pytest.mark.parametrize("shift, found", [(-0.5, r"\[-0.5, 0.5\]"), (1.0, r"\[1.0, 2.0\]")])
+@pytest.mark.parametrize(
+    "shift, found", [(-0.5, r"\[-0.5, 0.5\]"), (1.0, r"\[1.0, 2.0\]")]
+)
 def test_bernoulli_refuses_data_outside_unit_interval(shift, found):
     X = np.tile([[0.0, 1.0]], (5, 1)) + shift
     with pytest.raises(ValueError, match=f"needs X in \\[0, 1\\].*{found}"):

@@ -297,15 +297,6 @@ def test_choose_gradient_refuses_the_fast_path_where_it_does_not_apply():
 # ------------------------------------------------------------------ StopRule
 
 
-def _marked_model(value):
-    """A model whose every weight is ``value``: records which update it came from."""
-    model = _model()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.fill_(value)
-    return model
-
-
 @pytest.mark.parametrize(
     "values, tol, patience, expected",
     [
@@ -321,31 +312,9 @@ def _marked_model(value):
 )
 def test_stop_rule_patience(values, tol, patience, expected):
     rule = StopRule(tol=tol, patience=patience)
-    model = _model()
-    stops = [int(rule.update(v, model, keep_best=False)) for v in values]
+    stops = [int(rule.update(v)) for v in values]
     assert stops == expected
     assert rule.best == min(values)
-    assert rule.best_weights is None
-
-
-def test_stop_rule_keeps_best_weights():
-    rule = StopRule(tol=0.0, patience=10)
-    values = [5.0, 3.0, 4.0, 2.5, 2.5, 6.0]
-    for i, value in enumerate(values):
-        rule.update(value, _marked_model(float(i)), keep_best=True)
-    # The first of the tied best values (update 3) is kept.
-    assert rule.best == 2.5
-    assert torch.equal(rule.best_weights, torch.full_like(rule.best_weights, 3.0))
-
-
-def test_stop_rule_best_weights_are_a_copy():
-    rule = StopRule(tol=0.0, patience=10)
-    model = _marked_model(1.0)
-    rule.update(1.0, model, keep_best=True)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.fill_(7.0)
-    assert torch.equal(rule.best_weights, torch.ones_like(rule.best_weights))
 
 
 # ------------------------------------------------------------------ train()
@@ -443,7 +412,6 @@ def test_train_without_early_stopping_keeps_last_weights(trained):
     )
     assert outcome.converged and outcome.epochs == 4
     assert history.validation == []
-    assert rule.best_weights is None
     assert torch.equal(_weights(model), schedule[-1])
 
 
