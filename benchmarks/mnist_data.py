@@ -140,7 +140,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
             yte.astype(np.int64),
             (28, 28),
             # No path: reports are committed, and name no directory of the machine.
-            "MNIST's IDX files (the official 60,000 / 10,000 split)",
+            f"MNIST's IDX files ({len(Xtr):,} training and {len(Xte):,} test images)",
         )
     print(f"MNIST: no directory {directory}; trying OpenML.", file=sys.stderr)
     try:

@@ -1,8 +1,10 @@
 """MNIST through VAETransformer and ``benchmarks.mnist``.
 
-Skipped when the MNIST directory (``$SKVAE_MNIST_DIR`` or ``../shared/data/mnist``)
-is absent, so that they never reach for the network. The training test is marked
-slow (``pytest -m slow``).
+The main job's end-to-end test runs on a small stand-in written here in MNIST's own
+IDX format (scikit-learn's digits, enlarged to 28 x 28), so it runs on a clean clone.
+The training test needs the real MNIST directory (``$SKVAE_MNIST_DIR`` or
+``../shared/data/mnist``), is skipped without it, never reaches for the network, and
+is marked slow (``pytest -m slow``).
 """
 
 import json
@@ -10,7 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
+from test_mnist_data import idx_bytes, write
 
 from benchmarks._mnist import binarize
 from benchmarks.mnist_data import mnist_directory, read_mnist_dir
@@ -63,18 +67,36 @@ def test_short_mnist_training_beats_independent_pixels(mnist):
     )
 
 
-def test_main_job_end_to_end_on_a_subset(tmp_path):
-    """Every experiment of ``python -m benchmarks.mnist`` on a few hundred images."""
-    if not mnist_directory().is_dir():
-        pytest.skip("no MNIST directory")
+@pytest.fixture(scope="module")
+def idx_directory(tmp_path_factory):
+    """300 training and 100 test images in the four MNIST IDX files (gzipped).
+
+    scikit-learn's 8x8 digits, each pixel a 3x3 block, padded to 28x28 and scaled
+    to 0-255: MNIST's format, shapes and label set, made here.
+    """
+    digits = load_digits()
+    images = np.kron(digits.images, np.ones((3, 3)))  # (n, 24, 24), 0-16
+    images = np.pad(images, ((0, 0), (2, 2), (2, 2))) * (255 / 16)
+    images = images.round().astype(np.uint8)
+    labels = digits.target.astype(np.uint8)
+    directory = tmp_path_factory.mktemp("mnist")
+    for prefix, rows in [("train", slice(0, 300)), ("t10k", slice(300, 400))]:
+        write(directory / f"{prefix}-images-idx3-ubyte.gz", idx_bytes(images[rows]))
+        write(directory / f"{prefix}-labels-idx1-ubyte.gz", idx_bytes(labels[rows]))
+    return directory
+
+
+def test_main_job_end_to_end_on_a_subset(tmp_path, idx_directory):
+    """Every experiment of ``python -m benchmarks.mnist``, on the IDX stand-in."""
     from benchmarks.mnist import EXPERIMENTS, main
 
-    argv = ["all", "--rows", "300", "100", "--max-iter", "2", "--epochs", "1"]
+    argv = ["all", "--data-dir", str(idx_directory), "--max-iter", "2", "--epochs", "1"]
     argv += ["--recipe-epochs", "1", "--iwae-epochs", "1", "--init-epochs", "1"]
     main([*argv, "--seeds", "2", "--iwae-samples", "5", "--out", str(tmp_path)])
     for name in EXPERIMENTS:
         report = json.loads((tmp_path / f"mnist_{name}.json").read_text())
-        assert report["stamp"]["command"].startswith("python -m benchmarks.mnist all")
+        command = report["stamp"]["command"]
+        assert command.startswith("python -m benchmarks.mnist all --data-dir '<path>'")
         assert (tmp_path / f"mnist_{name}.md").read_text().startswith("# MNIST: ")
         # json writes NaN and infinities as bare constants; none may appear.
         json.loads(
@@ -82,6 +104,9 @@ def test_main_job_end_to_end_on_a_subset(tmp_path):
             parse_constant=lambda c, name=name: pytest.fail(f"{c} in {name}.json"),
         )
     report = json.loads((tmp_path / "mnist_seed.json").read_text())
+    assert report["stamp"]["data"] == (
+        "MNIST's IDX files (300 training and 100 test images)"
+    )
     seed = report["runs"]
     assert [r["name"] for r in seed] == ["seed", "seed_every_epoch", "seed_gaussian"]
     # The headline is the seed's MNIST configuration.

@@ -1,8 +1,11 @@
-"""The speed benchmark's bookkeeping, and one --quick run of it end to end."""
+"""The speed benchmark's bookkeeping, and (marked slow) one --quick run of it.
+
+The quick run checks the benchmark's code path, not speed: its numbers on a few
+thousand rows say nothing, so no test reads them as speed. skorch's rows are
+checked only where skorch (the ``bench`` extra) is installed.
+"""
 
 import json
-import math
-import statistics
 
 import pytest
 
@@ -46,6 +49,7 @@ def quick_report(tmp_path_factory):
     return report, (out / "speed.md").read_text(), out
 
 
+@pytest.mark.slow
 def test_quick_run_reports_every_section(quick_report):
     report, markdown, out = quick_report
     assert report["stamp"]["command"].startswith("python -m benchmarks.speed --quick")
@@ -58,34 +62,7 @@ def test_quick_run_reports_every_section(quick_report):
     assert str(out) not in text and str(speed.REPO_ROOT) not in text
 
 
-def test_quick_run_training_rows_are_consistent(quick_report):
-    report, _, _ = quick_report
-    rows = report["sections"]["training"]["rows"]
-    assert [(r["likelihood"], r["latent"]) for r in rows] == [
-        ("bernoulli", 2),
-        ("bernoulli", 20),
-        ("gaussian", 2),
-        ("gaussian", 20),
-    ]
-    with_skorch = report["sections"]["training"]["skorch"]
-    for row in rows:
-        for name in speed.RUNNERS:
-            epochs = row[f"{name}_epochs_s"]
-            if name == "skorch" and not with_skorch:  # not installed: skipped
-                assert epochs is None and row["closed_form_vs_skorch"] is None
-                continue
-            assert len(epochs) == 2 and all(s > 0 for s in epochs)
-            assert row[f"{name}_s"] == statistics.median(epochs[1:])
-            floor_ratio = row[f"{name}_s"] / row["floor_s"]
-            assert row[f"{name}_vs_floor"] == pytest.approx(floor_ratio)
-        assert row["floor_s"] > 0 and math.isfinite(row["floor_gflops"])
-        for a, b in speed.PAIRED_RATIOS:
-            if row[f"{b}_epochs_s"] is None:
-                continue
-            within_round = row[f"{a}_epochs_s"][1] / row[f"{b}_epochs_s"][1]
-            assert row[f"{a}_vs_{b}"] == pytest.approx(within_round)
-
-
+@pytest.mark.slow
 def test_quick_run_times_both_gradient_paths(quick_report):
     report, markdown, _ = quick_report
     for row in report["sections"]["training"]["rows"]:
@@ -94,3 +71,12 @@ def test_quick_run_times_both_gradient_paths(quick_report):
             assert row[f"{path}_gradient_"] == path
         assert row["closed_form_vs_autograd"] > 0
     assert "skvae closed form s" in markdown and "skvae autograd s" in markdown
+
+
+@pytest.mark.slow
+def test_quick_run_times_skorch_where_installed(quick_report):
+    pytest.importorskip("skorch", reason="skorch (the bench extra) is not installed")
+    report, markdown, _ = quick_report
+    for row in report["sections"]["training"]["rows"]:
+        assert len(row["skorch_epochs_s"]) == 2 and row["skorch_s"] > 0
+    assert "skorch s" in markdown
