@@ -130,7 +130,7 @@ def save_figures(
 
     def save(kind: str, figure, caption: str) -> None:
         figure.suptitle(f"{title}: {caption}")
-        path = out / f"mnist_{name}_{kind}.png"
+        path = out / f"{data.prefix}_{name}_{kind}.png"
         figure.savefig(path, dpi=80, bbox_inches="tight")
         plt.close(figure)
         figures[kind] = path.name

@@ -27,7 +27,13 @@ Experiments (default ``seed``, the main job):
 ``seed`` runs up to ``--max-iter`` epochs (default 30, the seed's script); ``--full``
 runs the review's 100 and scores log p(x) on all test images. Each experiment writes
 ``mnist_<name>.md`` and ``.json`` (and its PNG figures) into ``--out`` (default
-``benchmarks/results``), stamped with the command, versions and machine.
+``runs/``, outside version control: the committed results in ``benchmarks/results``
+change only when asked), stamped with the command, versions and machine.
+
+MNIST's four IDX files are read from ``--data-dir``, else ``$SKVAE_MNIST_DIR``, else
+``../shared/data/mnist``; without them the job stops and says so, unless
+``--download`` (OpenML, where a network exists) or ``--stand-in digits`` (scikit-
+learn's 8x8 digits, written as ``digits_standin_*`` files titled as the stand-in).
 
 Bernoulli models train on the pixel intensities in [0, 1] and are scored on one fixed
 binarization of the test images (pixel ~ Bernoulli(intensity), seed 0), the way MNIST
@@ -64,7 +70,12 @@ from benchmarks._report import (
     text_col,
     write_report,
 )
-from benchmarks.mnist_data import Dataset, load_mnist
+from benchmarks.mnist_data import (
+    Dataset,
+    MNISTNotFoundError,
+    load_digits_stand_in,
+    load_mnist,
+)
 from benchmarks.mnist_paper import figure2, gridsearch, reference
 from benchmarks.mnist_training import iwae, recipes
 from benchmarks.reference import PlainTrainer, plain_elbo
@@ -216,7 +227,7 @@ def seed(data: Dataset, args, s: dict) -> None:
         "initialisation": init_rows,
         "pca_accuracy": pca,
     }
-    write_report(args.out, "mnist_seed", payload, lines)
+    write_report(args.out, f"{data.prefix}_seed", payload, lines)
 
 
 def seed_report(
@@ -234,7 +245,7 @@ def seed_report(
     skvae_init, seed_init = init_rows
     iwae_rows = headline["iwae_rows"]
     lines = [
-        "# MNIST: the seed's configuration through VAETransformer",
+        f"# {data.name}: the seed's configuration through VAETransformer",
         "",
         stamp_line(s),
         "",
@@ -412,7 +423,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=2000,
         help="test images whose log p(x) is estimated (default 2000; --full: all)",
     )
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of MNIST's four IDX files (default: $SKVAE_MNIST_DIR, else "
+        "../shared/data/mnist beside the repository)",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch MNIST from OpenML when its folder is missing (needs a network)",
+    )
+    parser.add_argument(
+        "--stand-in",
+        choices=["digits"],
+        default=None,
+        help="run on scikit-learn's 8x8 digits instead of MNIST, into "
+        "digits_standin_* files",
+    )
     parser.add_argument(
         "--rows",
         type=int,
@@ -421,7 +449,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="use only the first TRAIN training and TEST test images (a smoke run)",
     )
     parser.add_argument(
-        "--out", type=Path, default=REPO_ROOT / "benchmarks" / "results"
+        "--out",
+        type=Path,
+        default=REPO_ROOT / "runs",
+        help="where reports and figures go (default runs/, not under version "
+        "control; --out benchmarks/results replaces the committed results)",
     )
     args = parser.parse_args(argv)
     chosen = args.experiments or ["seed"]
@@ -440,7 +472,13 @@ def main(argv: list[str] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    data = load_mnist(args.data_dir)
+    if args.stand_in:
+        data = load_digits_stand_in()
+    else:
+        try:
+            data = load_mnist(args.data_dir, download=args.download)
+        except MNISTNotFoundError as exc:
+            raise SystemExit(f"benchmarks.mnist: {exc}") from None
     if args.rows:
         n_train, n_test = args.rows
         data = dataclasses.replace(
@@ -451,7 +489,7 @@ def main(argv: list[str] | None = None) -> None:
             y_test=data.y_test[:n_test],
             source=f"{data.source}, first {n_train} training and {n_test} test rows",
         )
-    print(f"MNIST: {data.source}", flush=True)
+    print(f"{data.name}: {data.source}; writing into {args.out}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.experiments:
         start = time.perf_counter()
@@ -460,7 +498,7 @@ def main(argv: list[str] | None = None) -> None:
         EXPERIMENTS[name](data, args, s)
         print(
             f"-- {name}: {time.perf_counter() - start:.0f} s; wrote "
-            f"{args.out / f'mnist_{name}.md'}",
+            f"{args.out / f'{data.prefix}_{name}.md'}",
             flush=True,
         )
 

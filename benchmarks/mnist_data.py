@@ -1,8 +1,10 @@
-"""MNIST for the benchmarks: IDX files from a directory, else OpenML, else digits.
+"""MNIST for the benchmarks: IDX files from a directory, or OpenML when asked.
 
 The directory comes from ``data_dir``, else the ``SKVAE_MNIST_DIR`` environment
 variable, else ``../shared/data/mnist`` beside the repository. It must hold the four
-canonical files (``train-images-idx3-ubyte.gz`` and so on, gzipped or not).
+canonical files (``train-images-idx3-ubyte.gz`` and so on, gzipped or not). Without
+them nothing else is used silently: scikit-learn's digits stand in only when asked
+for (:func:`load_digits_stand_in`), under their own name.
 """
 
 from __future__ import annotations
@@ -115,6 +117,13 @@ class Dataset:
     y_test: np.ndarray
     image_shape: tuple[int, int]
     source: str
+    #: What reports call the data, and the prefix of their files.
+    name: str = "MNIST"
+    prefix: str = "mnist"
+
+
+class MNISTNotFoundError(FileNotFoundError):
+    """MNIST's files are not where the benchmarks look, and were not downloaded."""
 
 
 def mnist_directory(data_dir: str | os.PathLike | None = None) -> Path:
@@ -124,10 +133,13 @@ def mnist_directory(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(data_dir or os.environ.get(ENV_VAR) or DEFAULT_DIR)
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
-    """MNIST from a directory, else from OpenML, else scikit-learn's 8x8 digits.
+def load_mnist(
+    data_dir: str | os.PathLike | None = None, download: bool = False
+) -> Dataset:
+    """MNIST from its IDX files in :func:`mnist_directory`, else (``download``) OpenML.
 
-    Each fallback prints why it was taken to standard error.
+    Raises :class:`MNISTNotFoundError`, saying where the files go and what the
+    options are, rather than train on anything else.
     """
     directory = mnist_directory(data_dir)
     if directory.is_dir():
@@ -142,20 +154,34 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
             # No path: reports are committed, and name no directory of the machine.
             f"MNIST's IDX files ({len(Xtr):,} training and {len(Xte):,} test images)",
         )
-    print(f"MNIST: no directory {directory}; trying OpenML.", file=sys.stderr)
+    files = ", ".join(f"{stem}.gz" for stems in FILES.values() for stem in stems)
+    where = (
+        f"MNIST's IDX files are not in {directory} (no such directory). Put the four "
+        f"files ({files}; gzipped or not) there, or name their folder with "
+        f"--data-dir DIR or ${ENV_VAR}."
+    )
+    if not download:
+        raise MNISTNotFoundError(
+            f"{where} Where a network exists, --download fetches MNIST from OpenML. "
+            "To try the job without MNIST, --stand-in digits runs it on scikit-learn's "
+            "8x8 digits and writes digits_standin_* files, never MNIST's."
+        )
+    print(f"MNIST: no directory {directory}; downloading from OpenML.", file=sys.stderr)
     try:
         from sklearn.datasets import fetch_openml
 
         X, y = fetch_openml("mnist_784", return_X_y=True, as_frame=False)
-        X = X.astype(np.float32) / 255
-        y = y.astype(np.int64)
-        return Dataset(X[:60000], y[:60000], X[60000:], y[60000:], (28, 28), "OpenML")
     except Exception as exc:  # no network, or OpenML down
-        print(
-            f"MNIST: OpenML failed ({type(exc).__name__}: {exc}); falling back to "
-            "scikit-learn's 8x8 digits, which are NOT MNIST.",
-            file=sys.stderr,
-        )
+        raise MNISTNotFoundError(
+            f"{where} Downloading from OpenML failed ({type(exc).__name__}: {exc})."
+        ) from exc
+    X = X.astype(np.float32) / 255
+    y = y.astype(np.int64)
+    return Dataset(X[:60000], y[:60000], X[60000:], y[60000:], (28, 28), "OpenML")
+
+
+def load_digits_stand_in() -> Dataset:
+    """scikit-learn's 8x8 digits as intensities, named as the stand-in they are."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -163,4 +189,14 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
     Xtr, Xte, ytr, yte = train_test_split(
         (X / 16).astype(np.float32), y, test_size=0.25, random_state=0, stratify=y
     )
-    return Dataset(Xtr, ytr, Xte, yte, (8, 8), "scikit-learn digits (fallback)")
+    return Dataset(
+        Xtr,
+        ytr,
+        Xte,
+        yte,
+        (8, 8),
+        f"scikit-learn's 8x8 digits ({len(Xtr):,} training and {len(Xte):,} test "
+        "images), standing in for MNIST",
+        name="Digits stand-in (NOT MNIST)",
+        prefix="digits_standin",
+    )

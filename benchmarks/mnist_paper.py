@@ -112,11 +112,12 @@ def figure2(data: Dataset, args, s: dict) -> None:
         f"Kingma & Welling Figure 2 at our budget: Bernoulli, 500 tanh, Adagrad "
         f"lr {lr}, batch 100, {epochs} epochs"
     )
-    fig.savefig(args.out / "mnist_figure2.png", dpi=80, bbox_inches="tight")
+    figure = f"{data.prefix}_figure2.png"
+    fig.savefig(args.out / figure, dpi=80, bbox_inches="tight")
     plt.close(fig)
     seen = epochs * len(data.X_train)
     lines = [
-        "# MNIST: Kingma & Welling's Figure 2 at our budget",
+        f"# {data.name}: Kingma & Welling's Figure 2 at our budget",
         "",
         stamp_line(s),
         "",
@@ -155,10 +156,10 @@ def figure2(data: Dataset, args, s: dict) -> None:
         "The paper shows the bound only as curves (from 10^5 samples on); the "
         "column beside ours is its end point at 10^8 samples, read from the figure.",
         "",
-        "![figure 2](mnist_figure2.png)",
+        f"![figure 2]({figure})",
     ]
     payload = {"stamp": s, "adagrad_lr": lr, "selection": selection, "curves": curves}
-    write_report(args.out, "mnist_figure2", payload, lines)
+    write_report(args.out, f"{data.prefix}_figure2", payload, lines)
 
 
 # ------------------------------------------------------------------------ reference
@@ -210,7 +211,7 @@ def reference(data: Dataset, args, s: dict) -> None:
     sk, pl = summary("skvae_test_elbo"), summary("plain_test_elbo")
     diffs = [r["skvae_test_elbo"] - r["plain_test_elbo"] for r in rows]
     lines = [
-        "# MNIST: skvae against a hand-written PyTorch loop",
+        f"# {data.name}: skvae against a hand-written PyTorch loop",
         "",
         stamp_line(s),
         "",
@@ -257,7 +258,7 @@ def reference(data: Dataset, args, s: dict) -> None:
         + " (mean difference against the larger std).",
     ]
     payload = {"stamp": s, "epochs": epochs, "latent_dim": latent, "runs": rows}
-    write_report(args.out, "mnist_reference", payload, lines)
+    write_report(args.out, f"{data.prefix}_reference", payload, lines)
 
 
 # ------------------------------------------------------------------------ grid search
@@ -299,7 +300,7 @@ def gridsearch(data: Dataset, args, s: dict) -> None:
     best = list(search.best_params_["hidden_layer_sizes"])
     print(f"gridsearch: best {best}, test ELBO {test_elbo:.2f} ({seconds:.0f} s)")
     lines = [
-        "# MNIST: GridSearchCV over hidden_layer_sizes, selected by the ELBO",
+        f"# {data.name}: GridSearchCV over hidden_layer_sizes, selected by the ELBO",
         "",
         stamp_line(s),
         "",
@@ -324,4 +325,4 @@ def gridsearch(data: Dataset, args, s: dict) -> None:
         "nats.",
     ]
     payload = {"stamp": s, "rows": rows, "best": best, "test_elbo": test_elbo}
-    write_report(args.out, "mnist_gridsearch", payload, lines)
+    write_report(args.out, f"{data.prefix}_gridsearch", payload, lines)

@@ -87,7 +87,7 @@ def write_iwae_report(runs: list[dict], data: Dataset, epochs: int, args, s) -> 
         summary.append(row)
     first = runs[0]
     lines = [
-        "# MNIST: the importance-weighted bound against the ELBO",
+        f"# {data.name}: the importance-weighted bound against the ELBO",
         "",
         stamp_line(s),
         "",
@@ -133,7 +133,7 @@ def write_iwae_report(runs: list[dict], data: Dataset, epochs: int, args, s) -> 
         "Every run:",
     )
     payload = {"stamp": s, "epochs": epochs, "summary": summary, "runs": runs}
-    write_report(args.out, "mnist_iwae", payload, lines)
+    write_report(args.out, f"{data.prefix}_iwae", payload, lines)
 
 
 def recipes(data: Dataset, args, s: dict) -> None:
@@ -181,7 +181,7 @@ def recipes(data: Dataset, args, s: dict) -> None:
 
 def write_recipes_report(rows: list[dict], data: Dataset, late: int, args, s) -> None:
     lines = [
-        "# MNIST: training recipes against the quality targets",
+        f"# {data.name}: training recipes against the quality targets",
         "",
         stamp_line(s),
         "",
@@ -210,4 +210,5 @@ def write_recipes_report(rows: list[dict], data: Dataset, late: int, args, s) ->
         ],
         rows,
     )
-    write_report(args.out, "mnist_recipes", {"stamp": s, "runs": rows}, lines)
+    payload = {"stamp": s, "runs": rows}
+    write_report(args.out, f"{data.prefix}_recipes", payload, lines)

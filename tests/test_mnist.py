@@ -140,3 +140,35 @@ def test_main_job_end_to_end_on_a_subset(tmp_path, idx_directory):
     grid = json.loads((tmp_path / "mnist_gridsearch.json").read_text())
     best = max(grid["rows"], key=lambda r: r["mean_elbo"])
     assert grid["best"] == best["hidden_layer_sizes"]  # selected by the ELBO
+
+
+def test_main_job_stops_without_mnist(tmp_path, capsys):
+    # No MNIST and no --download: a message saying where the files go and what the
+    # options are, and nothing written (no silent stand-in).
+    from benchmarks.mnist import main
+
+    missing = tmp_path / "no-mnist-here"
+    with pytest.raises(SystemExit) as info:
+        main(["--data-dir", str(missing), "--out", str(tmp_path / "out")])
+    message = str(info.value)
+    for hint in (
+        str(missing),
+        "train-images-idx3-ubyte.gz",
+        "--data-dir",
+        "--download",
+        "--stand-in digits",
+    ):
+        assert hint in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_main_job_on_the_digits_stand_in_says_so(tmp_path):
+    from benchmarks.mnist import main
+
+    argv = ["seed", "--stand-in", "digits", "--max-iter", "1", "--init-epochs", "1"]
+    main([*argv, "--iwae-samples", "5", "--out", str(tmp_path)])
+    assert not list(tmp_path.glob("mnist_*"))  # no MNIST file name is used
+    report = (tmp_path / "digits_standin_seed.md").read_text()
+    assert report.startswith("# Digits stand-in (NOT MNIST): ")
+    assert json.loads((tmp_path / "digits_standin_seed.json").read_text())["runs"]
+    assert (tmp_path / "digits_standin_seed_manifold.png").is_file()
