@@ -277,6 +277,16 @@ class Outcome:
     diverged_loss: float | None = None
 
 
+def _duration(seconds: float) -> str:
+    """``seconds`` as "42 s", "3 min 05 s" or "1 h 02 min"."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 def train(
     model: VAE,
     optimizer: torch.optim.Optimizer,
@@ -320,6 +330,7 @@ def train(
     # finds a consistent state to return to.
     committed = (0, weights, history.lengths(), (math.inf, 0, weights, None))
     lowest_loss = math.inf  # the training loss an explosion is judged against
+    started = time.perf_counter()
     try:
         for epoch in range(first_epoch, first_epoch + max_epochs):
             start = time.perf_counter()
@@ -350,7 +361,12 @@ def train(
                 line = f"Epoch {epoch}: loss = {result.loss:.6g} (KL {result.kl:.4g})"
                 if early_stopping:
                     line += f", validation {BOUND_NAMES[objective]} = {bound:.6g}"
-                log(f"{line}, {time.perf_counter() - start:.2f} s")
+                line += f", {time.perf_counter() - start:.2f} s"
+                if n_done < max_epochs and not stop:
+                    per_epoch = (time.perf_counter() - started) / n_done
+                    line += f", at most {_duration(per_epoch * (max_epochs - n_done))}"
+                    line += " left"
+                log(line)
             if stop:
                 outcome.converged = True
                 break

@@ -515,7 +515,9 @@ def test_verbose_prints_one_line_per_epoch(capsys, early_stopping):
     assert len(lines) == 3
     pattern = r"Epoch 1: loss = \S+ \(KL \S+\)"
     pattern += r", validation ELBO = \S+" if early_stopping else ""
-    assert re.match(pattern + r", \d+\.\d+ s$", lines[0])
+    # Each line but the last says how long the remaining epochs take at most.
+    assert re.match(pattern + r", \d+\.\d+ s, at most \d+ s left$", lines[0])
+    assert re.match(r"Epoch 3: .*, \d+\.\d+ s$", lines[2])
 
 
 # ------------------------------------------------------------ scikit-learn API
