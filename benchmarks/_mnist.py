@@ -103,10 +103,8 @@ def score_test_rows(
 
 
 def most_active_dims(est: VAETransformer, X: np.ndarray) -> tuple[int, int]:
-    """The two latent dimensions whose means vary most over ``X`` (the used ones)."""
-    if est.latent_dim == 2:
-        return (0, 1)
-    order = np.argsort(est.transform(X).var(axis=0))[::-1]
+    """The two latent dimensions that carry the most KL over ``X``."""
+    order = np.argsort(est.kl_per_dimension(X))[::-1]
     return tuple(sorted(int(i) for i in order[:2]))
 
 

@@ -28,7 +28,12 @@ from sklearn.utils.validation import (
 from skvae._gradients import unsupported_reason
 from skvae._likelihoods import LIKELIHOODS
 from skvae._model import ACTIVATIONS, VAEConfig, build_vae
-from skvae._objectives import OBJECTIVES, elbo, importance_log_likelihood
+from skvae._objectives import (
+    OBJECTIVES,
+    elbo,
+    gaussian_kl_per_dimension,
+    importance_log_likelihood,
+)
 from skvae._torch_utils import (
     batched,
     make_generator,
@@ -710,6 +715,32 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         module, dtype, device = self._inference_module(X.dtype)
         X_t = to_tensor(X, dtype, device)
         return to_numpy(batched(lambda xb: module.encode(xb)[0], X_t))
+
+    def kl_per_dimension(self, X):
+        """Return the KL each latent dimension carries, averaged over X's rows.
+
+        The mean over rows of KL(q(z_j | x) || N(0, 1)) for each dimension j, in
+        nats: a dimension whose KL is near 0 keeps its posterior at the prior and
+        carries no information about x (an inactive unit, in Burda et al.'s sense);
+        the sum over dimensions is the ELBO's KL term.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        kl : ndarray of shape (latent_dim,)
+            Mean KL per latent dimension, in X's float dtype.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = self._check_support(X, self.module_.likelihood)
+        module, dtype, device = self._inference_module(X.dtype)
+        X_t = to_tensor(X, dtype, device)
+        kl = batched(lambda xb: gaussian_kl_per_dimension(*module.encode(xb)), X_t)
+        return to_numpy(kl.mean(0))
 
     def inverse_transform(self, Z):
         """Decode latent points to the decoder's mean E[x | z], in Z's float dtype.

@@ -34,9 +34,14 @@ class LossTerms(NamedTuple):
     bound: Tensor
 
 
+def gaussian_kl_per_dimension(mu: Tensor, log_var: Tensor) -> Tensor:
+    """KL(N(mu_j, exp(log_var_j)) || N(0, 1)) of each latent dimension j, per row."""
+    return 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var)
+
+
 def gaussian_kl(mu: Tensor, log_var: Tensor) -> Tensor:
     """KL(N(mu, diag exp(log_var)) || N(0, I)) per row (the paper's Appendix B)."""
-    return 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).sum(-1)
+    return gaussian_kl_per_dimension(mu, log_var).sum(-1)
 
 
 def elbo(model: VAE, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:

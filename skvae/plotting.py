@@ -778,8 +778,9 @@ class LatentSpaceDisplay:
             Labels or values to colour the points by.
 
         dims : tuple of int, default=None
-            One or two distinct latent dimensions to draw. None means (0, 1), or
-            (0,) when ``latent_dim == 1``.
+            One or two distinct latent dimensions to draw. None means the two that
+            carry the most KL over X (``estimator.kl_per_dimension(X)``, the most
+            active pair, in increasing order), or (0,) when ``latent_dim == 1``.
 
         ax : matplotlib.axes.Axes, default=None
             Axes to draw on. None makes a new figure.
@@ -803,6 +804,9 @@ class LatentSpaceDisplay:
         """
         check_is_fitted(estimator)
         _pyplot(f"{cls.__name__}.from_estimator")
+        if dims is None and estimator.latent_dim > 2:
+            kl = estimator.kl_per_dimension(X)
+            dims = tuple(sorted(int(j) for j in np.argsort(kl)[::-1][:2]))
         dims = _resolve_dims(dims, estimator.latent_dim)
         Z = estimator.transform(X)
         if y is not None:

@@ -622,3 +622,15 @@ def test_loss_curve_is_the_objective(objective):
         np.testing.assert_allclose(est.loss_curve_, parts, rtol=1e-5)
     else:
         assert np.all(np.abs(np.subtract(est.loss_curve_, parts)) > 1e-3)
+
+
+def test_kl_per_dimension_against_torch(vae):
+    module = copy.deepcopy(vae.module_).double()
+    with torch.no_grad():
+        mu, log_var = module.encode(torch.from_numpy(X_DIGITS))
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * log_var))
+    prior = torch.distributions.Normal(0.0, 1.0)
+    expected = torch.distributions.kl_divergence(q, prior).mean(0).numpy()
+    got = vae.kl_per_dimension(X_DIGITS)
+    assert got.shape == (vae.latent_dim,) and got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-10)

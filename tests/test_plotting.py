@@ -346,6 +346,13 @@ def test_latent_space_chosen_dims(vae3):
     assert disp.ax_.get_legend() is None
 
 
+def test_latent_space_defaults_to_the_most_active_pair(vae3):
+    kl = vae3.kl_per_dimension(X)
+    disp = LatentSpaceDisplay.from_estimator(vae3, X, Y)
+    assert disp.dims == tuple(sorted(np.argsort(kl)[-2:]))
+    assert min(kl[list(disp.dims)]) >= max(np.delete(kl, list(disp.dims)))
+
+
 def test_latent_space_many_numeric_values_get_a_colorbar(vae):
     values = np.linspace(0.0, 1.0, len(X))
     disp = LatentSpaceDisplay.from_estimator(vae, X, values)
