@@ -1,6 +1,6 @@
 """skvae: the variational autoencoder as a scikit-learn transformer, over PyTorch."""
 
-from skvae._estimator import VAETransformer
+from skvae._transformer import VAETransformer
 
 __version__ = "0.1.0.dev0"
 

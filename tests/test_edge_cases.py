@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-import skvae._estimator
+import skvae._base
 import skvae._objectives
 import skvae._training
 from skvae import VAETransformer
@@ -158,9 +158,9 @@ def test_interrupt_outside_the_epoch_leaves_a_consistent_model(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(skvae._training.StopRule, "update", update)
-    real_train = skvae._estimator.train
+    real_train = skvae._base.train
     monkeypatch.setattr(
-        skvae._estimator, "train", lambda *a, **k: real_train(*a, **{**k, "log": log})
+        skvae._base, "train", lambda *a, **k: real_train(*a, **{**k, "log": log})
     )
     est = VAETransformer(**{**FAST, "max_iter": 8}, early_stopping=early_stopping)
     with pytest.warns(UserWarning, match="interrupted"):
@@ -180,13 +180,13 @@ def test_interrupt_outside_the_epoch_leaves_a_consistent_model(
 
 def test_warm_start_keeps_the_validation_split(monkeypatch):
     monitored = []
-    real_train = skvae._estimator.train
+    real_train = skvae._base.train
 
     def spy(model, optimizer, X_train, X_monitor, *args, **kwargs):
         monitored.append(X_monitor.clone())
         return real_train(model, optimizer, X_train, X_monitor, *args, **kwargs)
 
-    monkeypatch.setattr(skvae._estimator, "train", spy)
+    monkeypatch.setattr(skvae._base, "train", spy)
     est = VAETransformer(**FAST, early_stopping=True, warm_start=True)
     for _ in range(3):
         fit_quietly(est, X)
