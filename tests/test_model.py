@@ -5,32 +5,14 @@ from itertools import pairwise
 
 import pytest
 import torch
+from small_vae import LATENT, N_FEATURES, data, gen, randn, small_vae
 from torch import nn
 from torch.distributions import Bernoulli as TorchBernoulli
 from torch.nn.utils import parameters_to_vector
 
 from skvae._model import ACTIVATIONS, VAE, VAEConfig, build_vae
 
-N_FEATURES, LATENT = 4, 2
 CONFIG = VAEConfig(n_features=N_FEATURES, latent_dim=LATENT, hidden_layer_sizes=(8,))
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randn(*shape, seed, scale=1.0):
-    return scale * torch.randn(shape, generator=_gen(seed), dtype=torch.float64)
-
-
-def _model(likelihood="gaussian", seed=0, hidden=(8,), activation="tanh"):
-    config = VAEConfig(N_FEATURES, LATENT, hidden, activation, likelihood)
-    return build_vae(config, _gen(seed)).double()
-
-
-def _data(likelihood, n_rows, seed):
-    x = _randn(n_rows, N_FEATURES, seed=seed)
-    return (x > 0).double() if likelihood == "bernoulli" else x
 
 
 # ------------------------------------------------------------------ build_vae
@@ -38,7 +20,7 @@ def _data(likelihood, n_rows, seed):
 
 def test_build_vae_leaves_global_rng_alone():
     state = torch.random.get_rng_state()
-    build_vae(CONFIG, _gen(0))
+    build_vae(CONFIG, gen(0))
     assert torch.equal(state, torch.random.get_rng_state())
 
 
@@ -47,15 +29,15 @@ def _weights(model):
 
 
 def test_build_vae_reproducible_per_generator_seed():
-    a, b, c = (build_vae(CONFIG, _gen(seed)) for seed in (3, 3, 4))
+    a, b, c = (build_vae(CONFIG, gen(seed)) for seed in (3, 3, 4))
     assert torch.equal(_weights(a), _weights(b))
     assert not torch.equal(_weights(a), _weights(c))
 
 
 def test_build_vae_uses_the_generator():
-    gen = _gen(5)
-    build_vae(CONFIG, gen)
-    assert not torch.equal(gen.get_state(), _gen(5).get_state())
+    generator = gen(5)
+    build_vae(CONFIG, generator)
+    assert not torch.equal(generator.get_state(), gen(5).get_state())
 
 
 def _linears(module):
@@ -67,7 +49,7 @@ def _linears(module):
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_build_vae_architecture(likelihood, n_heads, hidden, activation):
     config = VAEConfig(5, 3, hidden, activation, likelihood)
-    model = build_vae(config, _gen(0))
+    model = build_vae(config, gen(0))
     assert isinstance(model, VAE) and model.config == config
     enc_sizes = (5, *hidden, 6)
     dec_sizes = (3, *reversed(hidden), n_heads * 5)
@@ -94,7 +76,7 @@ def test_build_vae_architecture(likelihood, n_heads, hidden, activation):
 
 def test_build_vae_uses_nn_linear_initialisation():
     # U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, as nn.Linear does.
-    model = build_vae(VAEConfig(30, 10, (50, 20)), _gen(0))
+    model = build_vae(VAEConfig(30, 10, (50, 20)), gen(0))
     for linear in _linears(model):
         bound = 1.0 / math.sqrt(linear.in_features)
         for param in (linear.weight.detach(), linear.bias.detach()):
@@ -111,9 +93,9 @@ def test_build_vae_uses_nn_linear_initialisation():
 
 
 def test_reparameterize_exact():
-    mu = _randn(4, 3, seed=50)
-    log_var = _randn(4, 3, seed=51)
-    eps = _randn(5, 4, 3, seed=52)
+    mu = randn(4, 3, seed=50)
+    log_var = randn(4, 3, seed=51)
+    eps = randn(5, 4, 3, seed=52)
     z = VAE.reparameterize(mu, log_var, eps)
     assert z.shape == (5, 4, 3)
     assert torch.equal(z, mu + torch.exp(0.5 * log_var) * eps)
@@ -127,8 +109,8 @@ def test_reparameterize_exact():
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 def test_decode_mean(likelihood):
-    model = _model(likelihood)
-    z = _randn(6, LATENT, seed=53)
+    model = small_vae(likelihood)
+    z = randn(6, LATENT, seed=53)
     heads = model.decode(z)
     mean = model.decode_mean(z)
     if likelihood == "gaussian":
@@ -140,9 +122,9 @@ def test_decode_mean(likelihood):
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 def test_forward_decodes_the_reparameterised_draws(likelihood):
-    model = _model(likelihood)
-    x = _data(likelihood, 5, seed=54)
-    eps = _randn(3, 5, LATENT, seed=55)
+    model = small_vae(likelihood)
+    x = data(likelihood, 5, seed=54)
+    eps = randn(3, 5, LATENT, seed=55)
     heads, mu, log_var = model(x, eps)
     assert torch.equal(torch.stack(model.encode(x)), torch.stack([mu, log_var]))
     expected = model.decode(mu + torch.exp(0.5 * log_var) * eps)

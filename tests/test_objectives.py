@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from small_vae import LATENT, N_FEATURES, data, gen, randn, small_vae
 from torch.distributions import Bernoulli as TorchBernoulli
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
@@ -21,26 +22,6 @@ from skvae._objectives import (
     negative_elbo,
     negative_iwae,
 )
-
-N_FEATURES, LATENT = 4, 2
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randn(*shape, seed, scale=1.0):
-    return scale * torch.randn(shape, generator=_gen(seed), dtype=torch.float64)
-
-
-def _model(likelihood="gaussian", seed=0, hidden=(8,), activation="tanh"):
-    config = VAEConfig(N_FEATURES, LATENT, hidden, activation, likelihood)
-    return build_vae(config, _gen(seed)).double()
-
-
-def _data(likelihood, n_rows, seed):
-    x = _randn(n_rows, N_FEATURES, seed=seed)
-    return (x > 0).double() if likelihood == "bernoulli" else x
 
 
 def _log_px_reference(model, x, z):
@@ -58,21 +39,21 @@ def _log_px_reference(model, x, z):
 
 # Decoder x = W z + b + noise with orthogonal columns of W, so the exact posterior
 # covariance is diagonal and the encoder (linear) can represent it.
-_Q, _ = torch.linalg.qr(_randn(N_FEATURES, LATENT, seed=100))
+_Q, _ = torch.linalg.qr(randn(N_FEATURES, LATENT, seed=100))
 LG_SCALES = torch.tensor([1.5, 0.7], dtype=torch.float64)
 LG_W = _Q * LG_SCALES  # (D, d), W^T W = diag(scales^2)
-LG_B = _randn(N_FEATURES, seed=101)
+LG_B = randn(N_FEATURES, seed=101)
 LG_RAW = math.log(0.3)
 LG_NOISE_VAR = GAUSSIAN_MIN_VARIANCE + math.exp(LG_RAW)
 LG_POST_VAR = 1.0 / (1.0 + LG_SCALES.square() / LG_NOISE_VAR)  # (d,)
 LG_A = LG_POST_VAR[:, None] * LG_W.T / LG_NOISE_VAR  # posterior mean = A (x - b)
-LG_X = LG_B + _randn(5, N_FEATURES, seed=102, scale=1.5)
+LG_X = LG_B + randn(5, N_FEATURES, seed=102, scale=1.5)
 
 
 def _linear_gaussian_vae(mu_shift=0.0, log_var_shift=0.0):
     """The linear-Gaussian VAE; with zero shifts q(z|x) is the exact posterior."""
     config = VAEConfig(N_FEATURES, LATENT, (), "identity", "gaussian")
-    model = build_vae(config, _gen(0)).double()
+    model = build_vae(config, gen(0)).double()
     with torch.no_grad():
         enc, dec = model.encoder.head, model.decoder.head
         enc.weight.zero_()
@@ -129,7 +110,7 @@ def test_linear_gaussian_closed_forms_agree():
 def test_importance_log_likelihood_exact_with_exact_posterior(n_samples, shared):
     # With q = p(z|x), every importance weight is p(x): the estimate is exact.
     model = _linear_gaussian_vae()
-    eps = _randn(n_samples, 1 if shared else len(LG_X), LATENT, seed=n_samples)
+    eps = randn(n_samples, 1 if shared else len(LG_X), LATENT, seed=n_samples)
     got = importance_log_likelihood(model, LG_X, eps)
     assert got.shape == (len(LG_X),)
     torch.testing.assert_close(got, _lg_log_marginal(LG_X), rtol=1e-10, atol=1e-10)
@@ -139,7 +120,7 @@ def test_importance_log_likelihood_exact_with_exact_posterior(n_samples, shared)
 def test_elbo_matches_closed_form(shifts):
     model = _linear_gaussian_vae(*shifts)
     n_draws = 20_000
-    eps = _randn(n_draws, len(LG_X), LATENT, seed=7)
+    eps = randn(n_draws, len(LG_X), LATENT, seed=7)
     log_px, kl = elbo(model, LG_X, eps)
     ref_log_px, ref_kl = _lg_elbo(LG_X, *shifts)
     torch.testing.assert_close(kl, ref_kl)
@@ -161,7 +142,7 @@ def test_importance_log_likelihood_tightens_with_k():
 
     means = []
     for k in (1, 4, 16, 64):
-        est = importance_log_likelihood(model, x, _randn(k, len(x), LATENT, seed=k))
+        est = importance_log_likelihood(model, x, randn(k, len(x), LATENT, seed=k))
         est = est.reshape(n_rep, len(LG_X))
         se = est.std(0) / math.sqrt(n_rep)
         mean = est.mean(0)
@@ -180,8 +161,8 @@ def test_importance_log_likelihood_tightens_with_k():
 
 # ------------------------------------------------------------------ gaussian_kl
 
-MU = _randn(6, 3, seed=20)
-LOG_VAR = _randn(6, 3, seed=21, scale=1.5)
+MU = randn(6, 3, seed=20)
+LOG_VAR = randn(6, 3, seed=21, scale=1.5)
 
 
 def test_gaussian_kl_matches_torch():
@@ -202,7 +183,7 @@ def test_gaussian_kl_matches_monte_carlo():
     n = 200_000
     mu, log_var = MU[:2], LOG_VAR[:2]
     q = Normal(mu, torch.exp(0.5 * log_var))
-    z = mu + torch.exp(0.5 * log_var) * _randn(n, *mu.shape, seed=22)
+    z = mu + torch.exp(0.5 * log_var) * randn(n, *mu.shape, seed=22)
     log_ratio = (q.log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(-1)  # (n, 2)
     tol = 5 * log_ratio.std(0) / math.sqrt(n)
     assert torch.all((log_ratio.mean(0) - gaussian_kl(mu, log_var)).abs() <= tol)
@@ -214,10 +195,10 @@ def test_gaussian_kl_matches_monte_carlo():
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 @pytest.mark.parametrize("eps_rows", ["per_row", "shared"])
 def test_elbo_shapes_and_reference(likelihood, eps_rows):
-    model = _model(likelihood)
-    x = _data(likelihood, 6, seed=30)
+    model = small_vae(likelihood)
+    x = data(likelihood, 6, seed=30)
     n_draws = 3
-    eps = _randn(n_draws, 6 if eps_rows == "per_row" else 1, LATENT, seed=31)
+    eps = randn(n_draws, 6 if eps_rows == "per_row" else 1, LATENT, seed=31)
     log_px, kl = elbo(model, x, eps)
     assert log_px.shape == kl.shape == (6,)
 
@@ -231,9 +212,9 @@ def test_elbo_shapes_and_reference(likelihood, eps_rows):
 
 
 def test_elbo_shared_draws_equal_expanded_draws():
-    model = _model()
-    x = _data("gaussian", 6, seed=32)
-    eps = _randn(4, 1, LATENT, seed=33)
+    model = small_vae()
+    x = data("gaussian", 6, seed=32)
+    eps = randn(4, 1, LATENT, seed=33)
     shared = elbo(model, x, eps)
     expanded = elbo(model, x, eps.expand(4, 6, LATENT).contiguous())
     for a, b in zip(shared, expanded, strict=True):
@@ -242,9 +223,9 @@ def test_elbo_shared_draws_equal_expanded_draws():
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 def test_elbo_row_does_not_depend_on_batch_with_shared_draws(likelihood):
-    model = _model(likelihood)
-    x = _data(likelihood, 9, seed=34)
-    eps = _randn(5, 1, LATENT, seed=35)
+    model = small_vae(likelihood)
+    x = data(likelihood, 9, seed=34)
+    eps = randn(5, 1, LATENT, seed=35)
     log_px, kl = elbo(model, x, eps)
     for i in (0, 4, 8):
         alone = elbo(model, x[i : i + 1], eps)
@@ -252,15 +233,15 @@ def test_elbo_row_does_not_depend_on_batch_with_shared_draws(likelihood):
         torch.testing.assert_close(alone[1][0], kl[i], rtol=1e-12, atol=1e-12)
     # ... nor on the other rows' values.
     other = x.clone()
-    other[1:] = _data(likelihood, 8, seed=36)
+    other[1:] = data(likelihood, 8, seed=36)
     torch.testing.assert_close(elbo(model, other, eps)[0][0], log_px[0])
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 3.0])
 def test_negative_elbo_parts(beta):
-    model = _model()
-    x = _data("gaussian", 5, seed=37)
-    eps = _randn(2, 5, LATENT, seed=38)
+    model = small_vae()
+    x = data("gaussian", 5, seed=37)
+    eps = randn(2, 5, LATENT, seed=38)
     log_px, kl = elbo(model, x, eps)
     loss, rec, kl2, bound = negative_elbo(model, x, eps, beta)
     torch.testing.assert_close(rec, -log_px)
@@ -285,9 +266,9 @@ def _log_weights_reference(model, x, eps):
 @pytest.mark.parametrize("n_samples", [1, 5])
 @pytest.mark.parametrize("shared", [False, True])
 def test_importance_log_likelihood_matches_reference(likelihood, n_samples, shared):
-    model = _model(likelihood, seed=1)
-    x = _data(likelihood, 6, seed=40)
-    eps = _randn(n_samples, 1 if shared else 6, LATENT, seed=41)
+    model = small_vae(likelihood, seed=1)
+    x = data(likelihood, 6, seed=40)
+    eps = randn(n_samples, 1 if shared else 6, LATENT, seed=41)
     got = importance_log_likelihood(model, x, eps)
     log_w = _log_weights_reference(model, x, eps)
     ref = torch.logsumexp(log_w, 0) - math.log(n_samples)
@@ -300,10 +281,10 @@ def test_importance_log_likelihood_matches_reference(likelihood, n_samples, shar
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 def test_importance_log_likelihood_above_elbo_on_average(likelihood):
-    model = _model(likelihood, seed=2)
-    x = _data(likelihood, 200, seed=42)
-    log_px, kl = elbo(model, x, _randn(256, 200, LATENT, seed=43))
-    iwae = importance_log_likelihood(model, x, _randn(64, 200, LATENT, seed=44))
+    model = small_vae(likelihood, seed=2)
+    x = data(likelihood, 200, seed=42)
+    log_px, kl = elbo(model, x, randn(256, 200, LATENT, seed=43))
+    iwae = importance_log_likelihood(model, x, randn(64, 200, LATENT, seed=44))
     diff = iwae - (log_px - kl)
     assert diff.mean() > 3 * diff.std() / math.sqrt(len(diff))
 
@@ -317,9 +298,9 @@ def test_importance_log_likelihood_above_elbo_on_average(likelihood):
 def test_negative_iwae_matches_reference(likelihood, n_samples, beta):
     # Burda et al. (2016), eq. 8, from torch.distributions; beta weighs the
     # prior-to-posterior ratio inside each weight.
-    model = _model(likelihood, seed=3)
-    x = _data(likelihood, 6, seed=60)
-    eps = _randn(n_samples, 6, LATENT, seed=61)
+    model = small_vae(likelihood, seed=3)
+    x = data(likelihood, 6, seed=60)
+    eps = randn(n_samples, 6, LATENT, seed=61)
     mu, log_var = model.encode(x)
     q = Normal(mu, torch.exp(0.5 * log_var))
     z = q.mean + q.stddev * eps
@@ -343,9 +324,9 @@ def test_negative_iwae_matches_reference(likelihood, n_samples, beta):
 def test_iwae_bound_not_below_the_mean_log_weight(likelihood):
     # log of a mean >= mean of the logs (Jensen), draw by draw: with the same
     # draws the IWAE bound is never below the average single-draw bound.
-    model = _model(likelihood, seed=4)
-    x = _data(likelihood, 30, seed=62)
-    eps = _randn(8, 30, LATENT, seed=63)
+    model = small_vae(likelihood, seed=4)
+    x = data(likelihood, 30, seed=62)
+    eps = randn(8, 30, LATENT, seed=63)
     bound = negative_iwae(model, x, eps).bound
     single = torch.stack([negative_iwae(model, x, e[None]).bound for e in eps])
     assert torch.all(bound >= single.mean(0) - 1e-12)
@@ -356,7 +337,7 @@ def test_iwae_bound_not_below_the_mean_log_weight(likelihood):
 def test_negative_iwae_exact_with_exact_posterior(n_samples):
     # With q = p(z|x) every weight is p(x): the loss is -log p(x) for any K.
     model = _linear_gaussian_vae()
-    eps = _randn(n_samples, len(LG_X), LATENT, seed=64)
+    eps = randn(n_samples, len(LG_X), LATENT, seed=64)
     terms = negative_iwae(model, LG_X, eps)
     torch.testing.assert_close(terms.loss, -_lg_log_marginal(LG_X))
     torch.testing.assert_close(terms.bound, _lg_log_marginal(LG_X))
@@ -364,9 +345,9 @@ def test_negative_iwae_exact_with_exact_posterior(n_samples):
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_objectives_share_one_shape(name):
-    model = _model("bernoulli", seed=5)
-    x = _data("bernoulli", 7, seed=65)
-    terms = OBJECTIVES[name](model, x, _randn(3, 7, LATENT, seed=66), 1.0)
+    model = small_vae("bernoulli", seed=5)
+    x = data("bernoulli", 7, seed=65)
+    terms = OBJECTIVES[name](model, x, randn(3, 7, LATENT, seed=66), 1.0)
     assert all(t.shape == (7,) for t in terms)
     # At beta = 1 the loss is the negative of the bound.
     torch.testing.assert_close(terms.loss, -terms.bound)
