@@ -6,6 +6,8 @@ scores; each member of the family (``VAETransformer``, ...) adds only its own fa
 It is the only place that turns numpy into tensors and back.
 """
 
+import contextlib
+import functools
 import math
 import warnings
 from numbers import Integral, Real
@@ -21,6 +23,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from skvae._gradients import unsupported_reason
 from skvae._likelihoods import LIKELIHOODS
@@ -47,6 +50,7 @@ from skvae._training import (
     History,
     StopRule,
     choose_gradient,
+    choose_threads,
     make_optimizer,
     make_step,
     move_optimizer_state,
@@ -83,6 +87,28 @@ def _check_count(value, name):
         raise ValueError(f"{name} must be an int >= 1 (not a bool); got {value!r}.")
 
 
+def _thread_limit(n_threads):
+    """Intra-op threads at most ``n_threads`` for the block (None: unchanged).
+
+    threadpoolctl sets torch's OpenMP pool for the block and restores it after, so
+    torch's process-wide setting (``torch.set_num_threads``) is never changed.
+    """
+    if n_threads is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n_threads, user_api="openmp")
+
+
+def _limit_threads(method):
+    """Run an inference method within ``n_threads`` intra-op threads, when set."""
+
+    @functools.wraps(method)
+    def limited(self, *args, **kwargs):
+        with _thread_limit(self.n_threads):
+            return method(self, *args, **kwargs)
+
+    return limited
+
+
 def _nan_to_neg_inf(values):
     """NaN scores as -inf: see ``score_samples``."""
     return torch.nan_to_num(values, nan=-math.inf, posinf=math.inf, neginf=-math.inf)
@@ -114,6 +140,7 @@ class BaseVAE(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
         "gradient": [StrOptions(set(GRADIENTS))],
+        "n_threads": [None, _Count(Integral, 1, None, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -141,6 +168,7 @@ class BaseVAE(BaseEstimator):
         tol=1e-4,
         warm_start=False,
         gradient="auto",
+        n_threads=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -164,6 +192,7 @@ class BaseVAE(BaseEstimator):
         self.tol = tol
         self.warm_start = warm_start
         self.gradient = gradient
+        self.n_threads = n_threads
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -412,9 +441,13 @@ class BaseVAE(BaseEstimator):
         self.gradient_ = choose_gradient(
             self.gradient, self.module_, self.objective, device
         )
+        batch_size = min(self.batch_size, len(X_train))
+        self.n_threads_ = choose_threads(
+            self.n_threads, self.module_, batch_size, self.n_mc_samples
+        )
         epoch_kwargs = dict(
             step=make_step(self.gradient_, self.objective),
-            batch_size=min(self.batch_size, len(X_train)),
+            batch_size=batch_size,
             beta=self.beta,
             n_mc_samples=self.n_mc_samples,
             shuffle=self.shuffle,
@@ -427,21 +460,22 @@ class BaseVAE(BaseEstimator):
             self.module_.to(device)
             move_optimizer_state(self.optimizer_)
         try:
-            outcome = train(
-                self.module_,
-                self.optimizer_,
-                X_train,
-                X_monitor,
-                eps_monitor,
-                max_epochs=max_epochs,
-                stop_rule=stop_rule,
-                early_stopping=self.early_stopping and stop_rule is not None,
-                history=history,
-                epoch_kwargs=epoch_kwargs,
-                objective=self.objective,
-                log=print if self.verbose else None,
-                first_epoch=self.n_iter_ + 1,
-            )
+            with _thread_limit(self.n_threads_):
+                outcome = train(
+                    self.module_,
+                    self.optimizer_,
+                    X_train,
+                    X_monitor,
+                    eps_monitor,
+                    max_epochs=max_epochs,
+                    stop_rule=stop_rule,
+                    early_stopping=self.early_stopping and stop_rule is not None,
+                    history=history,
+                    epoch_kwargs=epoch_kwargs,
+                    objective=self.objective,
+                    log=print if self.verbose else None,
+                    first_epoch=self.n_iter_ + 1,
+                )
         finally:
             if not on_cpu:
                 self.module_.to("cpu")
@@ -495,6 +529,7 @@ class BaseVAE(BaseEstimator):
         dtype = _TORCH_DTYPES[np.dtype(np_dtype)]
         return module_for_inference(self.module_, dtype, device), dtype, device
 
+    @_limit_threads
     def _latent_means(self, X):
         """E_q[z | x] of X's rows, in X's float dtype (each member's ``transform``)."""
         check_is_fitted(self)
@@ -504,6 +539,7 @@ class BaseVAE(BaseEstimator):
         X_t = to_tensor(X, dtype, device)
         return to_numpy(batched(lambda xb: module.encode(xb)[0], X_t))
 
+    @_limit_threads
     def kl_per_dimension(self, X):
         """Return the KL each latent dimension carries, averaged over X's rows.
 
@@ -544,6 +580,7 @@ class BaseVAE(BaseEstimator):
         eps = standard_normal_draws(n_draws, latent_dim, _SCORE_SEED, dtype)
         return eps.to(device).unsqueeze(1)  # (n_draws, 1, latent_dim): shared by rows
 
+    @_limit_threads
     def score_samples(self, X):
         """Return the ELBO of each row, in nats (higher is better).
 
@@ -592,6 +629,7 @@ class BaseVAE(BaseEstimator):
         """
         return float(np.mean(self.score_samples(X)))
 
+    @_limit_threads
     def log_marginal_likelihood(self, X, n_samples=1000):
         """Estimate log p(x) per row by importance sampling from q(z | x).
 

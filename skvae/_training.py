@@ -122,6 +122,44 @@ def choose_gradient(
     return "autograd"
 
 
+#: Below this many matmul FLOPs per training step, "auto" trains on one intra-op
+#: thread. Measured with ``benchmarks/threads.py``: a digits-sized step (12 MFLOP)
+#: gained 1.1x from a second thread on a quiet machine but ran 4.5x slower with two
+#: threads than with one beside one busy process; an MNIST-sized step (about 490
+#: MFLOP) gains 1.3x from the second thread, enough to keep torch's setting.
+SINGLE_THREAD_BELOW_FLOPS = 5e7
+
+
+def step_flops(model: VAE, batch_size: int, n_draws: int) -> float:
+    """Matmul FLOPs of one training step: forward and the backward's two matmuls."""
+
+    def layer_flops(module: torch.nn.Module, rows: int) -> float:
+        return sum(
+            2.0 * rows * m.in_features * m.out_features
+            for m in module.modules()
+            if isinstance(m, torch.nn.Linear)
+        )
+
+    forward = layer_flops(model.encoder, batch_size)
+    forward += layer_flops(model.decoder, batch_size * n_draws)
+    return 3.0 * forward
+
+
+def choose_threads(
+    requested: int | None, model: VAE, batch_size: int, n_draws: int
+) -> int | None:
+    """The intra-op threads a fit uses: ``requested``, or by rule (None: torch's).
+
+    The rule for None: one thread where a step is too small for a second thread to
+    pay (:data:`SINGLE_THREAD_BELOW_FLOPS`), torch's own setting otherwise.
+    """
+    if requested is not None:
+        return requested
+    if step_flops(model, batch_size, n_draws) < SINGLE_THREAD_BELOW_FLOPS:
+        return 1
+    return None
+
+
 def make_step(gradient: str, objective: str) -> Step:
     """The step for a resolved ``gradient`` ("autograd" or "closed_form")."""
     return closed_form_step if gradient == "closed_form" else autograd_step(objective)

@@ -6,7 +6,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from skvae._base import _SEED_MAX, BaseVAE, _check_count
+from skvae._base import _SEED_MAX, BaseVAE, _check_count, _limit_threads
 from skvae._torch_utils import batched, make_generator, to_numpy, to_tensor
 
 
@@ -131,6 +131,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         ELBO on the CPU and ``"autograd"`` otherwise; ``gradient_`` records the
         choice.
 
+    n_threads : int, default=None
+        Intra-op threads torch may use during this estimator's calls (``fit``,
+        ``partial_fit``, ``transform``, scoring, ``sample``), set with threadpoolctl
+        for the call only, so torch's process-wide setting is never changed. None
+        applies a rule when training, recorded in ``n_threads_``: one thread when a
+        training step is too small for a second thread to pay (below 50 MFLOP of
+        matmuls, e.g. tabular data with the default hidden layer, where two threads
+        ran 4.5x slower than one beside a busy process and gained 1.1x when the
+        machine was quiet), torch's setting otherwise; inference keeps torch's
+        setting. On a machine shared with other busy processes, ``n_threads=1`` keeps
+        a large model from slowing down several-fold (``benchmarks/threads.py``).
+
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train and infer. ``"auto"`` uses a GPU when torch sees one. The
         fitted ``module_`` always lives on the CPU, so models pickle anywhere.
@@ -175,6 +187,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     gradient_ : {"autograd", "closed_form"}
         How the last call to ``fit`` or ``partial_fit`` computed its gradients
         (``gradient`` resolved by its rule).
+
+    n_threads_ : int or None
+        The intra-op thread limit the last ``fit`` or ``partial_fit`` trained with
+        (None: torch's own setting).
 
     n_iter_ : int
         Epochs run, over all calls to ``fit`` (with ``warm_start``) and
@@ -229,6 +245,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         """
         return self._latent_means(X)
 
+    @_limit_threads
     def inverse_transform(self, Z):
         """Decode latent points to the decoder's mean E[x | z], in Z's float dtype.
 
@@ -254,6 +271,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Z_t = to_tensor(Z, dtype, device)
         return to_numpy(batched(module.decode_mean, Z_t))
 
+    @_limit_threads
     def sample(self, n_samples=1, random_state=None, *, observation_noise=False):
         """Draw z ~ N(0, I) from the prior and decode it to the input space.
 

@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import InvalidParameterError
 
+import skvae._base
 import skvae._training
 from skvae import VAETransformer
 from skvae._objectives import elbo
@@ -63,6 +64,8 @@ def fit_quietly(estimator, X):
         {"likelihood": "poisson"},
         {"objective": "kl"},
         {"gradient": "numeric"},
+        {"n_threads": 0},
+        {"n_threads": True},
         {"beta": -1.0},
         {"n_mc_samples": 0},
         {"batch_size": 0},
@@ -634,3 +637,56 @@ def test_kl_per_dimension_against_torch(vae):
     got = vae.kl_per_dimension(X_DIGITS)
     assert got.shape == (vae.latent_dim,) and got.dtype == np.float64
     np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+# ------------------------------------------------------------ threads
+
+
+def _threads_seen_in_training(monkeypatch, est, X):
+    seen = []
+    real_epoch = skvae._training.train_epoch
+
+    def epoch(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(skvae._training, "train_epoch", epoch)
+    fit_quietly(est, X)
+    return seen
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_n_threads_bounds_training_and_restores_torch(monkeypatch, n_threads):
+    before = torch.get_num_threads()
+    est = VAETransformer(**FAST, n_threads=n_threads)
+    seen = _threads_seen_in_training(monkeypatch, est, X_DIGITS)
+    assert set(seen) == {min(n_threads, before)} and est.n_threads_ == n_threads
+    assert torch.get_num_threads() == before
+
+
+def test_n_threads_rule_by_step_size(monkeypatch):
+    # A small step (64 features, 32 hidden units) trains on one thread; an
+    # MNIST-sized one keeps torch's setting.
+    before = torch.get_num_threads()
+    small = VAETransformer(**FAST)
+    assert set(_threads_seen_in_training(monkeypatch, small, X_DIGITS)) == {1}
+    assert small.n_threads_ == 1
+    X_wide = np.random.default_rng(0).random((100, 784))
+    big = VAETransformer(hidden_layer_sizes=(500,), latent_dim=20, max_iter=1)
+    assert set(_threads_seen_in_training(monkeypatch, big, X_wide)) == {before}
+    assert big.n_threads_ is None
+
+
+def test_n_threads_bounds_inference(monkeypatch, vae):
+    seen = []
+    real = skvae._base.batched
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(skvae._base, "batched", spy)
+    est = copy.deepcopy(vae).set_params(n_threads=1)
+    est.transform(X_DIGITS)
+    est.score_samples(X_DIGITS[:5])
+    assert seen == [1, 1]
