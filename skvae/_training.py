@@ -122,11 +122,13 @@ def choose_gradient(
     return "autograd"
 
 
-#: Below this many matmul FLOPs per training step, "auto" trains on one intra-op
-#: thread. Measured with ``benchmarks/threads.py``: a digits-sized step (12 MFLOP)
-#: gained 1.1x from a second thread on a quiet machine but ran 4.5x slower with two
-#: threads than with one beside one busy process; an MNIST-sized step (about 490
-#: MFLOP) gains 1.3x from the second thread, enough to keep torch's setting.
+#: Below this many matmul FLOPs per training step, the rule trains on one intra-op
+#: thread. Measured with ``benchmarks/threads.py`` on 2 cores: a digits-sized step
+#: (12 MFLOP) gains nothing from a second thread on a quiet machine (0.36 against
+#: 0.37 s) but runs 2.7x slower with two threads than with one beside one busy
+#: process; an MNIST-sized step (about 490 MFLOP) gains 1.6x from the second thread
+#: when the machine is quiet, enough to keep torch's setting. The rule depends on
+#: the model only, never on the machine's load, so fits stay reproducible.
 SINGLE_THREAD_BELOW_FLOPS = 5e7
 
 

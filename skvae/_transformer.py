@@ -137,11 +137,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         for the call only, so torch's process-wide setting is never changed. None
         applies a rule when training, recorded in ``n_threads_``: one thread when a
         training step is too small for a second thread to pay (below 50 MFLOP of
-        matmuls, e.g. tabular data with the default hidden layer, where two threads
-        ran 4.5x slower than one beside a busy process and gained 1.1x when the
-        machine was quiet), torch's setting otherwise; inference keeps torch's
-        setting. On a machine shared with other busy processes, ``n_threads=1`` keeps
-        a large model from slowing down several-fold (``benchmarks/threads.py``).
+        matmuls, e.g. tabular data with the default hidden layer, where a second
+        thread gained nothing on a quiet machine and ran 2.7x slower beside a busy
+        process), torch's setting otherwise; inference keeps torch's setting. On a
+        machine shared with other busy processes, ``n_threads=1`` keeps a large
+        model from slowing down: an MNIST-sized fit took 2.1x longer on two threads
+        than on one beside a busy process, and 1.6x less on a quiet machine
+        (``benchmarks/threads.py``).
 
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train and infer. ``"auto"`` uses a GPU when torch sees one. The
