@@ -43,7 +43,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
           constant features cannot drive the likelihood to infinity; scale the data
           (e.g. ``StandardScaler``) so that 1e-3 is small next to its variance.
         - ``"bernoulli"``: Bernoulli(sigmoid(logits(z))), the paper's MNIST model.
-          X must lie in [0, 1] (binary data, or intensities).
+          X must lie in [0, 1] (binary data, or intensities); values within 1e-6 of
+          it, as rounding leaves them, are clipped into it.
 
     objective : {"elbo", "iwae"}, default="elbo"
         What training maximises.
@@ -75,7 +76,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
     learning_rate_init : float, default=1e-3
         Step size. 1e-3 is Adam's usual value and stable on standardised data; the
-        seed used 0.01, the paper's Adagrad runs used 0.01-0.1.
+        seed and the paper used Adagrad at 0.01 (the paper chose from 0.01-0.1).
 
     max_iter : int, default=200
         Maximum number of epochs (passes over the data), as in ``MLPRegressor``.
