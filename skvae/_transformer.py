@@ -80,7 +80,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
     max_iter : int, default=200
         Maximum number of epochs (passes over the data), as in ``MLPRegressor``.
-        200 epochs of the 1347 training rows of the digits take about 8 s on two
+        200 epochs of the 1347 training rows of the digits take about 3.5 s on two
         CPU cores; a Gaussian decoder keeps sharpening its variances for long, so
         small data often use them all (with a ``ConvergenceWarning``).
 
