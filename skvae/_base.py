@@ -529,14 +529,18 @@ class BaseVAE(BaseEstimator):
         dtype = _TORCH_DTYPES[np.dtype(np_dtype)]
         return module_for_inference(self.module_, dtype, device), dtype, device
 
-    @_limit_threads
-    def _latent_means(self, X):
-        """E_q[z | x] of X's rows, in X's float dtype (each member's ``transform``)."""
+    def _inference_setup(self, X):
+        """The fitted module for X's dtype, and X checked and as a tensor for it."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         X = self._check_support(X, self.module_.likelihood)
         module, dtype, device = self._inference_module(X.dtype)
-        X_t = to_tensor(X, dtype, device)
+        return module, to_tensor(X, dtype, device), dtype, device
+
+    @_limit_threads
+    def _latent_means(self, X):
+        """E_q[z | x] of X's rows, in X's float dtype (each member's ``transform``)."""
+        module, X_t, _, _ = self._inference_setup(X)
         return to_numpy(batched(lambda xb: module.encode(xb)[0], X_t))
 
     @_limit_threads
@@ -558,22 +562,11 @@ class BaseVAE(BaseEstimator):
         kl : ndarray of shape (latent_dim,)
             Mean KL per latent dimension, in X's float dtype.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        X = self._check_support(X, self.module_.likelihood)
-        module, dtype, device = self._inference_module(X.dtype)
-        X_t = to_tensor(X, dtype, device)
+        module, X_t, _, _ = self._inference_setup(X)
         kl = batched(lambda xb: gaussian_kl_per_dimension(*module.encode(xb)), X_t)
         return to_numpy(kl.mean(0))
 
     # ------------------------------------------------------------------ scoring
-
-    def _scoring_setup(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        X = self._check_support(X, self.module_.likelihood)
-        module, dtype, device = self._inference_module(X.dtype)
-        return module, to_tensor(X, dtype, device), dtype, device
 
     def _fixed_eps(self, n_draws, dtype, device):
         latent_dim = self.module_.config.latent_dim
@@ -601,7 +594,7 @@ class BaseVAE(BaseEstimator):
         elbo : ndarray of shape (n_samples,)
             ELBO per row, in X's float dtype.
         """
-        module, X_t, dtype, device = self._scoring_setup(X)
+        module, X_t, dtype, device = self._inference_setup(X)
         eps = self._fixed_eps(_N_SCORE_DRAWS, dtype, device)
 
         def row_elbo(xb):
@@ -654,7 +647,7 @@ class BaseVAE(BaseEstimator):
             Estimated log p(x) per row, in nats, in X's float dtype.
         """
         _check_count(n_samples, "n_samples")
-        module, X_t, dtype, device = self._scoring_setup(X)
+        module, X_t, dtype, device = self._inference_setup(X)
         latent_dim = module.config.latent_dim
         per_chunk = max(1, _SCORE_CHUNK // self.n_features_in_)
 
