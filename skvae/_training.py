@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -272,18 +273,33 @@ class History:
 
 @dataclass
 class StopRule:
-    """Stop once the monitored loss fails to improve by ``tol`` ``patience`` times."""
+    """Stop once the best monitored loss gains less than ``tol`` a epoch, on average.
+
+    After each epoch the rule compares the lowest loss so far with the lowest one
+    ``patience`` epochs earlier: training stops when it has fallen by at most
+    ``patience * tol``. Judging the record over a window, not each epoch against the
+    last record, lets neither one lucky epoch keep training alive nor a few flat ones
+    end a fit that is still gaining; ``tol=0`` stops after ``patience`` epochs with
+    no improvement at all.
+    """
 
     tol: float
     patience: int
-    best: float = float("inf")
-    stale: int = 0
+    #: The lowest loss after each of the last ``patience + 1`` epochs.
+    bests: deque[float] = field(default_factory=deque)
+
+    @property
+    def best(self) -> float:
+        return self.bests[-1] if self.bests else math.inf
 
     def update(self, value: float) -> bool:
         """Record ``value``; return True when training should stop."""
-        self.stale = self.stale + 1 if value > self.best - self.tol else 0
-        self.best = min(self.best, value)
-        return self.stale >= self.patience
+        self.bests.append(min(self.best, value))
+        if len(self.bests) <= self.patience:
+            return False
+        if len(self.bests) > self.patience + 1:
+            self.bests.popleft()
+        return self.bests[0] - self.bests[-1] <= self.patience * self.tol
 
 
 #: How far above its lowest value so far the training loss may rise before the fit

@@ -35,16 +35,25 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
         Hidden-layer nonlinearity, as in ``MLPRegressor``. tanh is the paper's.
 
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+    likelihood : {"auto", "gaussian", "bernoulli"}, default="auto"
         The decoder distribution p(x|z).
 
         - ``"gaussian"``: N(mu(z), diag sigma^2(z)) with mean and log-variance heads,
-          both functions of z. The variance is floored smoothly at 1e-3 so that
-          constant features cannot drive the likelihood to infinity; scale the data
-          (e.g. ``StandardScaler``) so that 1e-3 is small next to its variance.
+          both functions of z, for continuous data. The variance is floored
+          smoothly at 1e-3 so that constant features cannot drive the likelihood to
+          infinity; scale the data (e.g. ``StandardScaler``) so that 1e-3 is small
+          next to its variance (``fit`` warns on columns far from unit scale).
         - ``"bernoulli"``: Bernoulli(sigmoid(logits(z))), the paper's MNIST model.
           X must lie in [0, 1] (binary data, or intensities); values within 1e-6 of
           it, as rounding leaves them, are clipped into it.
+        - ``"auto"``: ``"bernoulli"`` when X lies in [0, 1] with at least half of
+          its entries at 0 or 1 (binary data, images on a blank background such as
+          MNIST's), ``"gaussian"`` otherwise (min-max scaled tables among them).
+          Decided by the first ``fit`` or ``partial_fit`` and recorded in
+          ``likelihood_``; on MNIST the Bernoulli decoder's latent means classified
+          better (0.857 against 0.812 at latent 10) and reconstructed with 0.80x
+          PCA's error against 1.17x, while on min-max scaled wine it fell far behind
+          (0.656 against 0.933 at latent 2; ``benchmarks/defaults.py``).
 
     objective : {"elbo", "iwae"}, default="elbo"
         What training maximises.
@@ -101,22 +110,30 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         default, as in ``MLPRegressor``: on small data the validation ELBO of a
         Gaussian decoder is dominated by a few rows with values rare in training,
         and stopping on it cost held-out log-likelihood and accuracy on digits
-        (``benchmarks/digits.py``).
+        (``benchmarks/digits.py``). ``fit`` warns when fewer than 30 rows would
+        be held out: on iris and wine (12 and 14) it cost up to 0.11 of held-out
+        accuracy.
 
     validation_fraction : float, default=0.1
         Share of the rows held out when ``early_stopping=True``.
 
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before training stops
+        The window, in epochs, over which the stopping rule judges progress
         (``MLPRegressor``'s patience).
 
     tol : float, default=1e-4
-        Smallest improvement, in nats per row, that counts (``MLPRegressor``'s
-        default). Convergence is judged on a deterministic objective: the training
+        Training stops when the lowest monitored loss has fallen by at most ``tol``
+        nats per feature and epoch over the last ``n_iter_no_change`` epochs: by
+        at most ``tol * n_features * n_iter_no_change`` nats per row. Per feature,
+        because the loss sums over the features: one ``tol`` then means the same
+        for 4 features and for 784. The loss watched is deterministic: the training
         loss (reconstruction + beta * KL) of the validation rows (with
-        ``early_stopping``) or of up to 5000 training rows, each with one draw of
-        eps held fixed for the whole fit. Monte-Carlo noise therefore neither stops
-        training early nor keeps it running; only the weights move that number.
+        ``early_stopping``) or of up to 5000 training rows, each with
+        ``n_mc_samples`` draws of eps held fixed for the whole fit, so only the
+        weights move it. Judging the best value over a window, not each epoch
+        against the last best, lets neither one lucky epoch keep a finished fit
+        running nor a few flat epochs stop one that still gains
+        (``benchmarks/defaults.py stopping``).
 
     warm_start : bool, default=False
         Whether ``fit`` continues from the previous solution (weights, optimizer
@@ -186,6 +203,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
     best_validation_score_ : float or None
         Best of ``validation_scores_``; its weights are the ones kept.
+
+    likelihood_ : {"gaussian", "bernoulli"}
+        The decoder distribution in use: ``likelihood``, resolved by its rule when
+        ``"auto"``.
 
     gradient_ : {"autograd", "closed_form"}
         How the last call to ``fit`` or ``partial_fit`` computed its gradients

@@ -430,6 +430,19 @@ def test_early_stopping_keeps_the_best_weights():
     assert est.n_iter_ - 1 - best <= 3
 
 
+@pytest.mark.parametrize("n_samples, warns", [(290, True), (300, False)])
+def test_early_stopping_on_few_validation_rows_warns(n_samples, warns):
+    est = VAETransformer(**{**FAST, "max_iter": 1, "early_stopping": True})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X_DIGITS[:n_samples])
+    messages = [str(w.message) for w in caught if w.category is UserWarning]
+    expected = ["holds out only 29 rows (validation_fraction=0.1 of 290)"]
+    assert [m[m.index("holds") : m.index(")") + 1] for m in messages] == (
+        expected if warns else []
+    )
+
+
 def test_max_iter_warns_and_convergence_does_not():
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         VAETransformer(**{**FAST, "max_iter": 2}).fit(X_DIGITS)
@@ -438,6 +451,98 @@ def test_max_iter_warns_and_convergence_does_not():
         est = VAETransformer(**{**FAST, "max_iter": 100}, tol=10.0, n_iter_no_change=2)
         est.fit(X_DIGITS)
     assert est.n_iter_ < 100
+
+
+def test_tol_is_per_feature(monkeypatch):
+    # The stopping rule gets tol times the number of features: the loss is a sum
+    # over features, so one tol means the same for 64 features as for 4.
+    rules = []
+    real = skvae._base.StopRule
+
+    def spy(**kwargs):
+        rules.append(real(**kwargs))
+        return rules[-1]
+
+    monkeypatch.setattr(skvae._base, "StopRule", spy)
+    for X in (X_DIGITS, X_DIGITS[:, :4]):
+        fit_quietly(VAETransformer(**{**FAST, "max_iter": 1}, tol=0.01), X)
+    assert [r.tol for r in rules] == [pytest.approx(0.64), pytest.approx(0.04)]
+
+
+def test_convergence_warning_names_the_rule():
+    with pytest.warns(ConvergenceWarning, match="nats per feature and epoch"):
+        VAETransformer(**{**FAST, "max_iter": 2}).fit(X_DIGITS)
+
+
+BINARY = (np.random.default_rng(0).random((60, 6)) < 0.3).astype(float)
+
+
+@pytest.mark.parametrize(
+    "X, expected",
+    [
+        (X_UNIT, "bernoulli"),  # 58% of the digits' intensities are 0 or 1
+        (BINARY, "bernoulli"),
+        (BINARY + 1e-7, "bernoulli"),  # rounding just outside [0, 1]: clipped
+        (np.random.default_rng(0).random((60, 6)), "gaussian"),  # none at the ends
+        (X_DIGITS, "gaussian"),
+        (BINARY - 0.5, "gaussian"),
+    ],
+)
+def test_auto_likelihood_follows_the_data(X, expected):
+    est = fit_quietly(VAETransformer(**{**FAST, "max_iter": 1}), X)
+    assert est.likelihood_ == est.module_.config.likelihood == expected
+    assert est.get_params()["likelihood"] == "auto"
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+def test_explicit_likelihood_is_kept(likelihood):
+    est = fit_quietly(
+        VAETransformer(**{**FAST, "max_iter": 1}, likelihood=likelihood), BINARY
+    )
+    assert est.likelihood_ == likelihood
+
+
+def test_auto_likelihood_is_decided_once():
+    est = VAETransformer(**FAST).partial_fit(BINARY)
+    assert est.likelihood_ == "bernoulli"
+    with pytest.raises(ValueError, match=r"needs X in \[0, 1\]"):
+        est.partial_fit(BINARY * 2)
+    est.partial_fit(BINARY[:, ::-1])  # continues the Bernoulli model
+    est.set_params(likelihood="gaussian")
+    with pytest.raises(ValueError, match="likelihood"):
+        est.partial_fit(BINARY)
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (load_digits().data, r"column \d+ has mean [\d.]+ and standard deviation"),
+        (X_DIGITS * 50, "columns exceed 10 in either"),
+        (X_DIGITS + 20, "columns exceed 10 in either"),
+        (X_DIGITS * 0.01, "vary by less than 0.0316"),
+    ],
+)
+def test_gaussian_decoder_warns_on_data_far_from_unit_scale(X, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match=message):
+            VAETransformer(**{**FAST, "max_iter": 1}).fit(X)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        X_DIGITS,
+        X_DIGITS * 5,  # within the measured range
+        X_UNIT,  # auto: Bernoulli, which assumes no scale
+        np.hstack([X_DIGITS, np.full((300, 1), 3.0)]),  # a constant needs no spread
+    ],
+)
+def test_no_scale_warning_on_unit_scale_data(X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        VAETransformer(**{**FAST, "max_iter": 1}).fit(X)
 
 
 def test_partial_fit_runs_one_epoch_and_keeps_optimizer_state():

@@ -94,7 +94,7 @@ def test_hidden_layer_sizes_build_the_networks(hidden):
 
 
 def test_likelihood_is_the_decoders():
-    gauss = fitted(X_UNIT, max_iter=2)
+    gauss = fitted(X_UNIT, likelihood="gaussian", max_iter=2)
     bern = fitted(X_UNIT, likelihood="bernoulli", learning_rate_init=0.01, max_iter=60)
     assert type(gauss.module_.likelihood) is Gaussian
     assert type(bern.module_.likelihood) is Bernoulli

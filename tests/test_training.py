@@ -300,17 +300,21 @@ def test_choose_gradient_refuses_the_fast_path_where_it_does_not_apply():
 @pytest.mark.parametrize(
     "values, tol, patience, expected",
     [
-        # Improvements below tol count as stale; stop at the third stale update.
+        # The best fell by 0.07 over the last 3 epochs, less than 3 x 0.1: stop.
         ([10.0, 9.95, 9.5, 9.45, 9.44, 9.43], 0.1, 3, [0, 0, 0, 0, 0, 1]),
-        # A real improvement resets the count.
+        # Worse values leave the best where it was; a new best restarts the count.
         ([5.0, 6.0, 7.0, 4.0, 4.5, 4.6, 4.7], 0.0, 3, [0, 0, 0, 0, 0, 0, 1]),
         ([5.0, 6.0, 7.0, 4.0, 4.5, 4.6], 0.0, 2, [0, 0, 1, 0, 0, 1]),
-        # With tol = 0 an equal value is not worse; a worse one is.
-        ([3.0, 3.0, 3.1], 0.0, 1, [0, 0, 1]),
+        # With tol = 0, epochs that do not improve at all end training.
+        ([3.0, 2.0, 2.0], 0.0, 1, [0, 0, 1]),
         ([3.0, 2.0, 1.0, 0.0], 0.5, 1, [0, 0, 0, 0]),
+        # One lucky epoch (0.2 in three) does not keep a flat fit going...
+        ([10.0, 10.0, 10.0, 9.8], 0.1, 3, [0, 0, 0, 1]),
+        # ...and epochs below tol do not end one that gains on average (0.33 > 0.3).
+        ([10.0, 9.0, 8.99, 8.98, 8.67, 8.66], 0.1, 3, [0, 0, 0, 0, 0, 0]),
     ],
 )
-def test_stop_rule_patience(values, tol, patience, expected):
+def test_stop_rule_judges_the_best_over_the_window(values, tol, patience, expected):
     rule = StopRule(tol=tol, patience=patience)
     stops = [int(rule.update(v)) for v in values]
     assert stops == expected
