@@ -335,10 +335,13 @@ def seed_report(
             "change": "model selection never sees the test images",
         },
         {
-            "what": "when an epoch does not count",
-            "seed": "when the validation loss changes by less than 1e-3 nats in "
-            "absolute value: in practice never, so all its epochs run",
-            "skvae": "when the validation loss fails to improve by tol=1e-4 nats",
+            "what": "the stopping rule",
+            "seed": "an epoch does not count when the validation loss changes by "
+            "less than 1e-3 nats in absolute value: in practice never, so all its "
+            "epochs run",
+            "skvae": "training stops when the lowest validation loss fell by at "
+            "most tol=1e-4 nats per pixel and epoch (0.078 nats per image) over the "
+            "last n_iter_no_change=3 epochs",
             "change": stopping_change(headline, every_epoch),
         },
         {

@@ -78,7 +78,7 @@ _SCORE_CHUNK = 2**22
 #: Bernoulli decoder ahead on MNIST and far behind on min-max scaled wine.
 _AUTO_BERNOULLI_AT_ENDS = 0.5
 #: Fewer validation rows than this make early_stopping warn: with 12 and 14 (iris,
-#: wine) it cost 0.08-0.11 of held-out accuracy; with 34 and 43 (diabetes,
+#: wine) it cost up to 0.11 of held-out accuracy; with 34 and 43 (diabetes,
 #: breast_cancer) nothing (``benchmarks/defaults.py early-stopping``).
 _MIN_VALIDATION_ROWS = 30
 #: fit warns when, with a Gaussian decoder, a column's mean or standard deviation
@@ -463,7 +463,6 @@ class BaseVAE(BaseEstimator):
 
     def _initialize(self, X, device, likelihood):
         config = self._config(X.shape[1], likelihood)
-        self.likelihood_ = likelihood
         init_seed, self._seed = check_random_state(self.random_state).randint(
             _SEED_MAX, size=2
         )
@@ -607,6 +606,11 @@ class BaseVAE(BaseEstimator):
             f"{what}; training stopped and {kept}. Lower learning_rate_init (now "
             f"{self.learning_rate_init}) or scale X (e.g. with StandardScaler)."
         )
+
+    @property
+    def likelihood_(self):
+        """The fitted decoder's distribution: ``likelihood``, or what "auto" chose."""
+        return self.module_.config.likelihood
 
     # ---------------------------------------------------------------- inference
 
