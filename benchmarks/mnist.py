@@ -131,7 +131,7 @@ def seed_run(
     params = {**SEED_PARAMS, **params, "max_iter": max_iter}
     est = VAETransformer(**params, random_state=0, verbose=1)
     seconds, caught = fit_quietly(est, data.X_train)
-    bernoulli = est.likelihood == "bernoulli"
+    bernoulli = est.likelihood_ == "bernoulli"
     X_score = binarize(data.X_test) if bernoulli else data.X_test
     iwae_rows = len(data.X_test) if args.full else args.iwae_rows
     scores = score_test_rows(est, X_score, args.iwae_samples, iwae_rows)
