@@ -167,6 +167,31 @@ def pm_col(header: str, key: str, error_key: str, spec: str = ".2f") -> Column:
     return header, cell
 
 
+def means_by(
+    rows: list[dict], by: tuple[str, ...], fields: tuple[str, ...], low: tuple = ()
+) -> list[dict]:
+    """One entry per group of ``rows`` with equal ``by`` values, in first-seen order.
+
+    Each entry holds the ``by`` values, the group's size ``n``, the mean of each of
+    ``fields`` that its rows have, and for the fields in ``low`` their minimum too
+    (as ``<field>_min``).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in by), []).append(r)
+    entries = []
+    for key, sel in groups.items():
+        entry = {**dict(zip(by, key, strict=True)), "n": len(sel)}
+        for name in fields:
+            values = [r[name] for r in sel if r.get(name) is not None]
+            if values:
+                entry[name] = float(np.mean(values))
+                if name in low:
+                    entry[f"{name}_min"] = float(np.min(values))
+        entries.append(entry)
+    return entries
+
+
 def table(columns: list[Column], rows: list[dict], caption: str = "") -> list[str]:
     """A Markdown table (under its one-line caption, if any), then a blank line."""
     lines = [caption, ""] if caption else []

@@ -28,6 +28,7 @@ a regression, ``Ridge``'s R^2).
 
 Results go to ``defaults_<section>.md`` and ``.json`` in ``--out`` (default
 ``benchmarks/results``); a ``stopping`` run adds its label to the rows already there.
+``--report`` writes a section's Markdown again from its JSON, fitting nothing.
 """
 
 from __future__ import annotations
@@ -47,7 +48,15 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from benchmarks._report import col, stamp, stamp_line, table, text_col, write_report
+from benchmarks._report import (
+    col,
+    means_by,
+    stamp,
+    stamp_line,
+    table,
+    text_col,
+    write_report,
+)
 from benchmarks.mnist_data import load_mnist, mnist_directory
 from skvae import VAETransformer
 
@@ -278,7 +287,7 @@ def _paired(runs: dict, base: str, label: str) -> list[tuple[float, float]]:
 # ------------------------------------------------------------ early stopping
 
 
-def run_early_stopping(args) -> None:
+def run_early_stopping(args) -> list[dict]:
     rows = []
     sets = [(name, standardised(name)) for name in TABULAR]
     digits = standardised("digits")
@@ -314,25 +323,16 @@ def run_early_stopping(args) -> None:
                         f"{row['epochs']} epochs, downstream {row['downstream']:.3f}",
                         flush=True,
                     )
-    summary = []
-    for name, _ in sets:
-        for latent_dim in (2, 10):
-            entry = {"data": name, "latent_dim": latent_dim}
-            for early in (False, True):
-                sel = [
-                    r
-                    for r in rows
-                    if r["data"] == name
-                    and r["latent_dim"] == latent_dim
-                    and r["early_stopping"] == early
-                ]
-                tag = "es" if early else "full"
-                entry[f"{tag}_epochs"] = float(np.mean([r["epochs"] for r in sel]))
-                entry[f"{tag}_down"] = float(np.mean([r["downstream"] for r in sel]))
-                entry[f"{tag}_down_min"] = float(min(r["downstream"] for r in sel))
-                entry[f"{tag}_elbo"] = float(np.mean([r["test_elbo"] for r in sel]))
-                entry["n_validation"] = sel[0]["n_validation"] if early else 0
-            summary.append(entry)
+    return rows
+
+
+def report_early_stopping(args, rows: list[dict]) -> None:
+    summary = means_by(
+        rows,
+        ("data", "latent_dim", "early_stopping", "n_validation"),
+        ("epochs", "downstream", "test_elbo"),
+        low=("downstream",),
+    )
     lines = [
         "# Early stopping, by the number of validation rows",
         "",
@@ -343,14 +343,12 @@ def run_early_stopping(args) -> None:
         [
             text_col("data", "data"),
             text_col("latent", "latent_dim"),
+            text_col("early_stopping", "early_stopping"),
             text_col("validation rows", "n_validation"),
-            col("epochs (off)", "full_epochs", ".0f"),
-            col("epochs (on)", "es_epochs", ".0f"),
-            col("downstream (off)", "full_down", ".3f"),
-            col("downstream (on)", "es_down", ".3f"),
-            col("worst seed (on)", "es_down_min", ".3f"),
-            col("ELBO (off)", "full_elbo", ".2f"),
-            col("ELBO (on)", "es_elbo", ".2f"),
+            col("epochs", "epochs", ".0f"),
+            col("downstream", "downstream", ".3f"),
+            col("worst seed", "downstream_min", ".3f"),
+            col("held-out ELBO", "test_elbo", ".2f"),
         ],
         summary,
         f"Means over {args.seeds} seeds; validation_fraction=0.1. Downstream: "
@@ -392,7 +390,7 @@ def unit_interval_sets() -> list[tuple[str, tuple]]:
     return sets
 
 
-def run_decoder(args) -> None:
+def run_decoder(args) -> list[dict]:
     rows = []
     for name, data in unit_interval_sets():
         X_train, X_test, y_train, y_test = data
@@ -426,35 +424,21 @@ def run_decoder(args) -> None:
                         f"{row['fit_seconds']:.1f} s",
                         flush=True,
                     )
-    summary = []
-    for name in dict.fromkeys(r["data"] for r in rows):
-        for latent_dim in (2, 10):
-            for likelihood in ("gaussian", "bernoulli"):
-                sel = [
-                    r
-                    for r in rows
-                    if r["data"] == name
-                    and r["latent_dim"] == latent_dim
-                    and r["likelihood"] == likelihood
-                ]
-                summary.append(
-                    {
-                        "data": name,
-                        "latent_dim": latent_dim,
-                        "likelihood": likelihood,
-                        **{
-                            key: float(np.mean([r[key] for r in sel]))
-                            for key in (
-                                "downstream",
-                                "pca_downstream",
-                                "reconstruction_vs_pca",
-                                "fit_seconds",
-                                "epochs",
-                            )
-                        },
-                        "warned": sum(bool(r["warnings"]) for r in sel),
-                    }
-                )
+    return rows
+
+
+def report_decoder(args, rows: list[dict]) -> None:
+    summary = means_by(
+        rows,
+        ("data", "latent_dim", "likelihood"),
+        (
+            "downstream",
+            "pca_downstream",
+            "reconstruction_vs_pca",
+            "fit_seconds",
+            "epochs",
+        ),
+    )
     lines = ["# Decoders for data in [0, 1]", "", stamp_line(args.stamp), ""]
     lines += table(
         [
@@ -489,7 +473,7 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
 # -------------------------------------------------------------------- scale
 
 
-def run_scale(args) -> None:
+def run_scale(args) -> list[dict]:
     rows = []
     for name in ("wine", "breast_cancer"):
         raw = split(name)
@@ -524,30 +508,24 @@ def run_scale(args) -> None:
                         f"scale warning {_scale_warned(row)}",
                         flush=True,
                     )
-    summary = []
-    for name in ("wine", "breast_cancer"):
-        for variant in dict.fromkeys(r["variant"] for r in rows):
-            for latent_dim in (2, 10):
-                sel = [
-                    r
-                    for r in rows
-                    if r["data"] == name
-                    and r["variant"] == variant
-                    and r["latent_dim"] == latent_dim
-                ]
-                summary.append(
-                    {
-                        "data": name,
-                        "variant": variant,
-                        "latent_dim": latent_dim,
-                        "max_std": sel[0]["max_std"],
-                        "max_abs_mean": sel[0]["max_abs_mean"],
-                        "downstream": float(np.mean([r["downstream"] for r in sel])),
-                        "first_loss": float(np.mean([r["first_loss"] for r in sel])),
-                        "latent_std": float(np.mean([r["latent_std"] for r in sel])),
-                        "warned": f"{sum(map(_scale_warned, sel))}/{len(sel)}",
-                    }
-                )
+    return rows
+
+
+def report_scale(args, rows: list[dict]) -> None:
+    for row in rows:
+        row["scale_warned"] = _scale_warned(row)
+    summary = means_by(
+        rows,
+        ("data", "variant", "latent_dim"),
+        (
+            "max_std",
+            "max_abs_mean",
+            "downstream",
+            "first_loss",
+            "latent_std",
+            "scale_warned",
+        ),
+    )
     lines = ["# Feature scale and the Gaussian decoder", "", stamp_line(args.stamp), ""]
     lines += table(
         [
@@ -559,7 +537,7 @@ def run_scale(args) -> None:
             col("accuracy", "downstream", ".3f"),
             col("first epoch's loss", "first_loss", ".4g"),
             col("latent means' std", "latent_std", ".3f"),
-            text_col("fits warned of the scale", "warned"),
+            col("share of fits warned of the scale", "scale_warned", ".2f"),
         ],
         summary,
         f"Means over {args.seeds} seeds; Gaussian decoder, defaults otherwise. "
@@ -578,11 +556,13 @@ def _scale_warned(row: dict) -> bool:
     return any("far from unit scale" in message for message in row["warnings"])
 
 
+#: Each section: what fits its runs (returning them) and what reports them;
+#: ``stopping`` keeps one report of every labelled run, so it does both.
 SECTIONS = {
-    "stopping": run_stopping,
-    "early-stopping": run_early_stopping,
-    "decoder": run_decoder,
-    "scale": run_scale,
+    "stopping": (run_stopping, None),
+    "early-stopping": (run_early_stopping, report_early_stopping),
+    "decoder": (run_decoder, report_decoder),
+    "scale": (run_scale, report_scale),
 }
 
 
@@ -594,9 +574,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tol", type=float, default=None)
     parser.add_argument("--datasets", nargs="+", default=[*TABULAR, "mnist"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="only write the report again from the section's JSON in --out",
+    )
     args = parser.parse_args(argv)
     args.stamp = stamp("benchmarks.defaults", sys.argv[1:] if argv is None else argv)
-    SECTIONS[args.section](args)
+    run, report = SECTIONS[args.section]
+    if report is None:
+        run(args)
+    elif args.report:
+        name = "defaults_" + args.section.replace("-", "_")
+        saved = json.loads((args.out / f"{name}.json").read_text())
+        args.stamp = saved["stamp"]
+        args.seeds = len({r["seed"] for r in saved["runs"]})
+        report(args, saved["runs"])
+    else:
+        report(args, run(args))
 
 
 if __name__ == "__main__":

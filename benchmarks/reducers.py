@@ -38,6 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 from benchmarks._report import (
     col,
+    means_by,
     stamp,
     stamp_line,
     table,
@@ -147,25 +148,18 @@ def run(seeds: int, mnist_rows: int) -> list[dict]:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    entries = []
-    keys = ("knn_accuracy", "linear_accuracy", "reconstruction_rmse", "fit_seconds")
-    for data_name in dict.fromkeys(r["data"] for r in rows):
-        for dim in DIMS:
-            for method in dict.fromkeys(r["method"] for r in rows):
-                sel = [
-                    r
-                    for r in rows
-                    if (r["data"], r["dim"], r["method"]) == (data_name, dim, method)
-                ]
-                if not sel:
-                    continue
-                entry = {"data": data_name, "dim": dim, "method": method}
-                for key in keys:
-                    if key in sel[0]:
-                        entry[key] = float(np.mean([r[key] for r in sel]))
-                if method == "VAETransformer":
-                    entry["method"] += f" ({sel[0]['likelihood']})"
-                entries.append(entry)
+    """Means over seeds per data set, size and reducer; the VAE with its decoder."""
+    entries = means_by(
+        rows,
+        ("data", "dim", "method"),
+        ("knn_accuracy", "linear_accuracy", "reconstruction_rmse", "fit_seconds"),
+    )
+    decoders = {
+        (r["data"], r["dim"]): r["likelihood"] for r in rows if "likelihood" in r
+    }
+    for entry in entries:
+        if entry["method"] == "VAETransformer":
+            entry["method"] += f" ({decoders[entry['data'], entry['dim']]})"
     return entries
 
 
