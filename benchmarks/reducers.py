@@ -195,8 +195,9 @@ def figure(summary: list[dict], path: Path) -> None:
         ax.set_ylim(0, 1)
         ax.set_title(name, fontsize=9)
     axes[0].set_ylabel("held-out 5-NN accuracy")
-    axes[-1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(methods), fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
