@@ -333,13 +333,7 @@ def report_early_stopping(args, rows: list[dict]) -> None:
         ("epochs", "downstream", "test_elbo"),
         low=("downstream",),
     )
-    lines = [
-        "# Early stopping, by the number of validation rows",
-        "",
-        stamp_line(args.stamp),
-        "",
-    ]
-    lines += table(
+    lines = table(
         [
             text_col("data", "data"),
             text_col("latent", "latent_dim"),
@@ -354,13 +348,14 @@ def report_early_stopping(args, rows: list[dict]) -> None:
         f"Means over {args.seeds} seeds; validation_fraction=0.1. Downstream: "
         "LogisticRegression's held-out accuracy (Ridge's R^2 for diabetes).",
     )
-    write_report(
-        args.out,
+    write_section(
+        args,
         "defaults_early_stopping",
-        {"stamp": args.stamp, "summary": summary, "runs": rows},
+        "Early stopping, by the number of validation rows",
+        summary,
+        rows,
         lines,
     )
-    print("\n".join(lines))
 
 
 # ------------------------------------------------------------------ decoder
@@ -439,8 +434,7 @@ def report_decoder(args, rows: list[dict]) -> None:
             "epochs",
         ),
     )
-    lines = ["# Decoders for data in [0, 1]", "", stamp_line(args.stamp), ""]
-    lines += table(
+    lines = table(
         [
             text_col("data", "data"),
             text_col("latent", "latent_dim"),
@@ -457,13 +451,9 @@ def report_decoder(args, rows: list[dict]) -> None:
         "inverse_transform(transform(X_test)) against X_test, over PCA's with as many "
         "components.",
     )
-    write_report(
-        args.out,
-        "defaults_decoder",
-        {"stamp": args.stamp, "summary": summary, "runs": rows},
-        lines,
+    write_section(
+        args, "defaults_decoder", "Decoders for data in [0, 1]", summary, rows, lines
     )
-    print("\n".join(lines))
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -526,8 +516,7 @@ def report_scale(args, rows: list[dict]) -> None:
             "scale_warned",
         ),
     )
-    lines = ["# Feature scale and the Gaussian decoder", "", stamp_line(args.stamp), ""]
-    lines += table(
+    lines = table(
         [
             text_col("data", "data"),
             text_col("X", "variant"),
@@ -543,12 +532,21 @@ def report_scale(args, rows: list[dict]) -> None:
         f"Means over {args.seeds} seeds; Gaussian decoder, defaults otherwise. "
         "Accuracy: LogisticRegression on the latent means, held out.",
     )
-    write_report(
-        args.out,
+    write_section(
+        args,
         "defaults_scale",
-        {"stamp": args.stamp, "summary": summary, "runs": rows},
+        "Feature scale and the Gaussian decoder",
+        summary,
+        rows,
         lines,
     )
+
+
+def write_section(args, name: str, title: str, summary, rows, body: list[str]) -> None:
+    """Write a section's report: its title, stamp and ``body``; JSON of its runs."""
+    lines = [f"# {title}", "", stamp_line(args.stamp), "", *body]
+    payload = {"stamp": args.stamp, "summary": summary, "runs": rows}
+    write_report(args.out, name, payload, lines)
     print("\n".join(lines))
 
 
