@@ -273,7 +273,7 @@ class History:
 
 @dataclass
 class StopRule:
-    """Stop once the best monitored loss gains less than ``tol`` a epoch, on average.
+    """Stop once the best monitored loss gains at most ``tol`` an epoch, on average.
 
     After each epoch the rule compares the lowest loss so far with the lowest one
     ``patience`` epochs earlier: training stops when it has fallen by at most
@@ -286,7 +286,10 @@ class StopRule:
     tol: float
     patience: int
     #: The lowest loss after each of the last ``patience + 1`` epochs.
-    bests: deque[float] = field(default_factory=deque)
+    bests: deque[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bests = deque(maxlen=self.patience + 1)
 
     @property
     def best(self) -> float:
@@ -295,11 +298,8 @@ class StopRule:
     def update(self, value: float) -> bool:
         """Record ``value``; return True when training should stop."""
         self.bests.append(min(self.best, value))
-        if len(self.bests) <= self.patience:
-            return False
-        if len(self.bests) > self.patience + 1:
-            self.bests.popleft()
-        return self.bests[0] - self.bests[-1] <= self.patience * self.tol
+        full = len(self.bests) == self.bests.maxlen
+        return full and self.bests[0] - self.bests[-1] <= self.patience * self.tol
 
 
 #: How far above its lowest value so far the training loss may rise before the fit
