@@ -622,10 +622,14 @@ class BaseVAE(BaseEstimator):
         dtype = _TORCH_DTYPES[np.dtype(np_dtype)]
         return module_for_inference(self.module_, dtype, device), dtype, device
 
-    def _inference_setup(self, X):
-        """The fitted module for X's dtype, and X checked and as a tensor for it."""
+    def _inference_setup(self, X, dtype=(np.float64, np.float32)):
+        """The fitted module for X's dtype, and X checked and as a tensor for it.
+
+        ``dtype``: what X may be (else it is cast to the first), as in
+        ``validate_data``.
+        """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=list(dtype), reset=False)
         X = self._check_support(X, self.module_.likelihood)
         module, dtype, device = self._inference_module(X.dtype)
         return module, to_tensor(X, dtype, device), dtype, device
@@ -687,14 +691,17 @@ class BaseVAE(BaseEstimator):
         elbo : ndarray of shape (n_samples,)
             ELBO per row, in X's float dtype.
         """
-        module, X_t, dtype, device = self._inference_setup(X)
+        return to_numpy(self._elbo(*self._inference_setup(X)))
+
+    def _elbo(self, module, X_t, dtype, device):
+        """score_samples of the checked X_t, as a tensor."""
         eps = self._fixed_eps(_N_SCORE_DRAWS, dtype, device)
 
         def row_elbo(xb):
             log_px, kl = elbo(module, xb, eps)
             return _nan_to_neg_inf(log_px - kl)
 
-        return to_numpy(batched(row_elbo, X_t, self._score_batch(len(eps))))
+        return batched(row_elbo, X_t, self._score_batch(len(eps)))
 
     def score(self, X, y=None):
         """Return the mean ELBO of X's rows, in nats (higher is better).
@@ -740,7 +747,10 @@ class BaseVAE(BaseEstimator):
             Estimated log p(x) per row, in nats, in X's float dtype.
         """
         _check_count(n_samples, "n_samples")
-        module, X_t, dtype, device = self._inference_setup(X)
+        return to_numpy(self._log_px(*self._inference_setup(X), n_samples))
+
+    def _log_px(self, module, X_t, dtype, device, n_samples):
+        """log_marginal_likelihood of the checked X_t, as a tensor."""
         latent_dim = module.config.latent_dim
         per_chunk = max(1, _SCORE_CHUNK // self.n_features_in_)
 
@@ -753,7 +763,7 @@ class BaseVAE(BaseEstimator):
             return importance_log_likelihood(module, xb, eps)
 
         rows = self._score_batch(min(n_samples, per_chunk))
-        return to_numpy(batched(row_log_px, X_t, rows))
+        return batched(row_log_px, X_t, rows)
 
     def _score_batch(self, n_draws):
         """Rows per batch so that a batch decodes at most _SCORE_CHUNK values."""
