@@ -771,6 +771,11 @@ class BaseVAE(BaseEstimator):
 
     # ------------------------------------------------------- scikit-learn hooks
 
+    @property
+    def _n_features_out(self):
+        # What ClassNamePrefixFeaturesOutMixin names: the latent dimensions.
+        return self.module_.config.latent_dim
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         if tags.transformer_tags is not None:

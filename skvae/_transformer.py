@@ -146,9 +146,3 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             return module.likelihood.mean(heads)
 
         return to_numpy(batched(decode, z))
-
-    # ------------------------------------------------------- scikit-learn hooks
-
-    @property
-    def _n_features_out(self):
-        return self.module_.config.latent_dim

@@ -1,4 +1,5 @@
-"""scikit-learn's own estimator checks, each one a separate test, nothing excused."""
+"""scikit-learn's own estimator checks, each one a separate test, nothing excused,
+on every member of the family."""
 
 import pytest
 from sklearn.utils.estimator_checks import (
@@ -12,7 +13,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skvae import VAETransformer
+from skvae import VAEOutlierDetector, VAETransformer
 
 ESTIMATORS = [
     VAETransformer(),
@@ -28,6 +29,10 @@ ESTIMATORS = [
         gradient="autograd",
     ),
     VAETransformer(objective="iwae", n_mc_samples=5),
+    VAEOutlierDetector(),
+    VAEOutlierDetector(
+        contamination=0.1, score_method="elbo", hidden_layer_sizes=(16,), max_iter=50
+    ),
 ]
 
 
@@ -48,7 +53,11 @@ EXTRA_CHECKS = [
 ]
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=["default", "second", "iwae"])
+@pytest.mark.parametrize(
+    "estimator",
+    ESTIMATORS,
+    ids=["default", "second", "iwae", "detector", "detector_elbo"],
+)
 @pytest.mark.parametrize("check", EXTRA_CHECKS, ids=lambda c: c.__name__)
 def test_checks_check_estimator_leaves_out(estimator, check):
     check(type(estimator).__name__, estimator)

@@ -1,0 +1,287 @@
+"""VAEOutlierDetector: anomaly scores from the VAE's likelihood, with scikit-learn's
+outlier API (``IsolationForest``'s): ``score_samples``, ``offset_``,
+``decision_function``, ``predict``."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    ClassNamePrefixFeaturesOutMixin,
+    OutlierMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from skvae._base import BaseVAE, _Count, _limit_threads
+from skvae._docs import ATTRIBUTES, PARAMETERS, indent
+from skvae._torch_utils import to_numpy
+
+#: Scores never leave the finite floats: a row whose computation overflows scores
+#: the lowest float64, below every row whose score is finite.
+_LOWEST = float(np.finfo(np.float64).min)
+#: contamination="auto" puts the threshold this many robust standard deviations
+#: (1.4826 x the median absolute deviation) below the median training score.
+_AUTO_ROBUST_SIGMAS = 3.0
+_MAD_TO_SIGMA = 1.4826
+
+
+class VAEOutlierDetector(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, OutlierMixin, BaseVAE
+):
+    __doc__ = (
+        "Outlier detection by a variational autoencoder's likelihood."
+        """
+
+    A row that the fitted VAE finds improbable is an anomaly: ``score_samples``
+    is its log-likelihood (the importance-sampled log p(x), or the ELBO), higher
+    for more normal rows, as in ``IsolationForest`` and ``LocalOutlierFactor``;
+    ``decision_function`` subtracts ``offset_`` (negative: outlier) and
+    ``predict`` returns -1 for outliers and +1 for inliers. Scores are computed in
+    float64 with draws fixed for every row and call, so they are deterministic,
+    independent of batching and of the other rows, and finite for every finite
+    row however far out (a row whose computation overflows scores the lowest
+    float64). ``transform`` gives the latent means, to plot the inliers' latent
+    space. Fit on clean data (novelty detection) or on data that hold a few
+    outliers (outlier detection): a VAE trained on a small share of anomalies
+    still gives them low likelihood.
+
+    Parameters
+    ----------
+"""
+        + indent(PARAMETERS)
+        + """
+    contamination : "auto" or float, default="auto"
+        The share of outliers expected in the training data, which sets
+        ``offset_``: with a float in (0, 0.5], that share of the training rows
+        score below it; with ``"auto"``, the threshold lies 3 robust standard
+        deviations (1.4826 times the median absolute deviation) below the median
+        training score, so rows the model finds far less likely than nearly all
+        of its training data are outliers, whatever their share.
+
+    score_method : {"log_likelihood", "elbo"}, default="log_likelihood"
+        What ``score_samples`` returns: ``"log_likelihood"``, the importance-
+        sampled log p(x) with ``n_importance_samples`` draws per row (the IWAE
+        bound, tighter than the ELBO), or ``"elbo"``, the evidence lower bound
+        with 128 draws. At the default ``n_importance_samples`` both cost the
+        same.
+
+    n_importance_samples : int, default=128
+        Importance samples K per row for ``score_method="log_likelihood"``.
+
+    Attributes
+    ----------
+"""
+        + indent(ATTRIBUTES)
+        + """
+    offset_ : float
+        The threshold on ``score_samples``: ``decision_function(X) =
+        score_samples(X) - offset_``, negative for outliers. Set by ``fit`` and
+        ``partial_fit`` from the scores of the rows they were given.
+
+    See Also
+    --------
+    sklearn.ensemble.IsolationForest : The API this detector follows.
+    sklearn.neighbors.LocalOutlierFactor : A density-based detector by neighbours.
+    skvae.VAETransformer : The same model as a transformer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae import VAEOutlierDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((300, 4))
+    >>> detector = VAEOutlierDetector(max_iter=5, random_state=0).fit(X)
+    >>> detector.predict([[0.0, 0.0, 0.0, 0.0], [8.0, -8.0, 8.0, -8.0]])
+    array([ 1, -1])
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **BaseVAE._parameter_constraints,
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "score_method": [StrOptions({"log_likelihood", "elbo"})],
+        "n_importance_samples": [_Count(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        latent_dim=2,
+        *,
+        contamination="auto",
+        score_method="log_likelihood",
+        n_importance_samples=128,
+        hidden_layer_sizes=(100,),
+        activation="tanh",
+        likelihood="auto",
+        objective="elbo",
+        beta=1.0,
+        n_mc_samples=1,
+        batch_size=100,
+        learning_rate_init=1e-3,
+        max_iter=200,
+        optimizer="adam",
+        alpha=1e-4,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        gradient="auto",
+        n_threads=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            latent_dim,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            likelihood=likelihood,
+            objective=objective,
+            beta=beta,
+            n_mc_samples=n_mc_samples,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            optimizer=optimizer,
+            alpha=alpha,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            gradient=gradient,
+            n_threads=n_threads,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.contamination = contamination
+        self.score_method = score_method
+        self.n_importance_samples = n_importance_samples
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the VAE to X, then set ``offset_`` from X's scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data: inliers only (novelty detection), or with a few
+            outliers among them.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        super().fit(X)
+        self.offset_ = self._offset(self.score_samples(X))
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one epoch over X, then set ``offset_`` from X's scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The updated detector.
+        """
+        super().partial_fit(X)
+        self.offset_ = self._offset(self.score_samples(X))
+        return self
+
+    def _offset(self, scores):
+        if self.contamination == "auto":
+            median = np.median(scores)
+            spread = _MAD_TO_SIGMA * np.median(np.abs(scores - median))
+            return float(median - _AUTO_ROBUST_SIGMAS * spread)
+        return float(np.percentile(scores, 100.0 * self.contamination))
+
+    @_limit_threads
+    def score_samples(self, X):
+        """Return each row's log-likelihood under the model (higher: more normal).
+
+        ``score_method`` chooses the importance-sampled log p(x) or the ELBO, in
+        nats, computed in float64 whatever X's dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Finite float64 scores; a row whose computation overflows scores the
+            lowest float64.
+        """
+        setup = self._inference_setup(X, dtype=(np.float64,))
+        if self.score_method == "elbo":
+            scores = self._elbo(*setup)
+        else:
+            scores = self._log_px(*setup, self.n_importance_samples)
+        return to_numpy(torch.nan_to_num(scores, nan=_LOWEST, neginf=_LOWEST))
+
+    def decision_function(self, X):
+        """Return ``score_samples(X) - offset_``: negative for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+            The scores shifted by the threshold.
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Return -1 for outliers and +1 for inliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to classify.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            -1 where ``decision_function`` is negative, +1 elsewhere.
+        """
+        check_is_fitted(self)
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def transform(self, X):
+        """Return the latent means E_q[z | x], in X's float dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+            Means of q(z | x), row by row independent of the other rows.
+        """
+        return self._latent_means(X)
