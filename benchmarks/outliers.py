@@ -1,0 +1,396 @@
+"""Outlier detection: VAEOutlierDetector against the detectors users reach for.
+
+    python -m benchmarks.outliers [--seeds K] [--mnist-inliers N] [--out DIR]
+
+The standard setting of the outlier-detection literature, on data available
+offline, each with anomalies at 5% of the rows:
+
+- ``breast_cancer``: benign tumours as inliers, malignant ones as anomalies;
+- ``wine``: classes 1 and 2 as inliers, class 0 as anomalies;
+- ``digits``: every digit but 0 as inliers, 0 as anomalies;
+- ``mnist``: ``--mnist-inliers`` images of every digit but 0 as inliers, 0 as
+  anomalies (pixels as they are, so the VAE takes its Bernoulli decoder; left out,
+  saying so, where MNIST is missing);
+- ``manifold``: inliers near a curve in 8 dimensions, anomalies scattered
+  uniformly around it;
+- ``mixture``: inliers from a mixture of 5 Gaussians in 10 dimensions, anomalies
+  uniform over their range.
+
+Two settings: ``unsupervised`` fits each detector on all rows, anomalies included,
+and scores the same rows; ``novelty`` fits on 70% of the inliers and scores the
+other 30% with the anomalies. Each seed draws the anomalies, the split and the
+detectors' seeds anew. The tables are standardised on the rows a detector is fitted
+on. Detectors: ``IsolationForest``, ``LocalOutlierFactor`` (``novelty=True`` in the
+novelty setting), ``OneClassSVM``, ``EllipticEnvelope``, ``GaussianMixture(5)``'s
+``score_samples``, PCA's reconstruction error (as many components as explain 90% of
+the variance), pyod's ``VAE`` at its defaults (where pyod is installed: the
+``bench`` extra), and ``VAEOutlierDetector`` with its defaults, scored both by
+log p(x) and by the ELBO (one fit), and with ``latent_dim=10``. Measured: ROC-AUC
+and average precision with the anomalies as the positive class, their medians over
+the data sets, fit and score seconds, and the largest difference between two calls
+scoring the same rows. Results go to ``outliers.md``, ``.json`` and ``.png`` in
+``--out`` (default ``benchmarks/results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn import datasets
+from sklearn.covariance import EllipticEnvelope
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import LocalOutlierFactor
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import OneClassSVM
+
+from benchmarks._report import (
+    col,
+    means_by,
+    stamp,
+    stamp_line,
+    table,
+    text_col,
+    version,
+    write_report,
+)
+from benchmarks.mnist_data import load_mnist, mnist_directory
+from skvae import VAEOutlierDetector
+
+ANOMALY_SHARE = 0.05
+SETTINGS = ("unsupervised", "novelty")
+
+
+# ---------------------------------------------------------------------- data
+
+
+def bundled(name: str, anomaly_classes: set) -> tuple[np.ndarray, np.ndarray]:
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    return X[~np.isin(y, list(anomaly_classes))], X[np.isin(y, list(anomaly_classes))]
+
+
+def manifold(rng) -> tuple[np.ndarray, np.ndarray]:
+    t = rng.uniform(-2, 2, size=1000)
+    curve = np.column_stack(
+        [t, t**2 - 1, np.sin(2 * t), np.cos(3 * t), -t, t**3 / 4, np.tanh(t), t / 2]
+    )
+    inliers = curve + 0.05 * rng.standard_normal(curve.shape)
+    low, high = inliers.min(0), inliers.max(0)
+    return inliers, rng.uniform(low, high, size=(200, curve.shape[1]))
+
+
+def mixture(rng) -> tuple[np.ndarray, np.ndarray]:
+    centres = rng.uniform(-5, 5, size=(5, 10))
+    inliers = centres[rng.integers(5, size=1000)] + rng.standard_normal((1000, 10))
+    low, high = inliers.min(0), inliers.max(0)
+    return inliers, rng.uniform(low, high, size=(200, 10))
+
+
+def data_sets(mnist_inliers: int) -> dict[str, object]:
+    """Each data set's (inliers, anomaly pool), or a function of a generator."""
+    out = {
+        "breast_cancer": bundled("breast_cancer", {0}),  # 0 is malignant
+        "wine": bundled("wine", {0}),
+        "digits": bundled("digits", {0}),
+    }
+    if mnist_directory().is_dir():
+        mnist = load_mnist()
+        X, y = mnist.X_train.astype(np.float64), mnist.y_train
+        pick = np.random.default_rng(0)
+        inliers = X[y != 0][pick.choice((y != 0).sum(), mnist_inliers, replace=False)]
+        out["mnist"] = (inliers, X[y == 0])
+    else:
+        print("MNIST not found: left out", file=sys.stderr)
+    out["manifold"] = manifold
+    out["mixture"] = mixture
+    return out
+
+
+def draw(source, setting: str, rng) -> tuple[np.ndarray, ...]:
+    """(X_fit, X_score, y_score) with y = 1 for anomalies, for one seed."""
+    inliers, pool = source(rng) if callable(source) else source
+    inliers = inliers[rng.permutation(len(inliers))]
+    if setting == "novelty":
+        n_fit = int(0.7 * len(inliers))
+        fit_rows, test_inliers = inliers[:n_fit], inliers[n_fit:]
+    else:
+        fit_rows = test_inliers = inliers
+    n_anomalies = max(1, round(ANOMALY_SHARE * len(test_inliers) / (1 - ANOMALY_SHARE)))
+    anomalies = pool[rng.choice(len(pool), n_anomalies, replace=False)]
+    X_score = np.vstack([test_inliers, anomalies])
+    y_score = np.r_[np.zeros(len(test_inliers)), np.ones(n_anomalies)]
+    X_fit = X_score if setting == "unsupervised" else fit_rows
+    return X_fit, X_score, y_score
+
+
+# ----------------------------------------------------------------- detectors
+
+
+class Detector:
+    """A detector's fit and anomaly score (higher: more anomalous)."""
+
+    def __init__(self, make, score, *, scale=True):
+        self.make, self.score, self.scale = make, score, scale
+
+    def run(self, X_fit, X_score, setting, seed):
+        """The fitted model, the rows it scored (scaled) and their scores, timed."""
+        if self.scale:
+            scaler = StandardScaler().fit(X_fit)
+            X_fit, X_score = scaler.transform(X_fit), scaler.transform(X_score)
+        model = self.make(seed, setting)
+        start = time.perf_counter()
+        model.fit(X_fit)
+        fit_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        scores = self.score(model, X_score, setting)
+        score_seconds = time.perf_counter() - start
+        return model, X_score, scores, fit_seconds, score_seconds
+
+
+def pca_error(model, X, setting):
+    return np.square(model.inverse_transform(model.transform(X)) - X).sum(1)
+
+
+def lof_score(model, X, setting):
+    if setting == "unsupervised":  # fit on these rows: their own factors
+        return -model.negative_outlier_factor_
+    return -model.score_samples(X)
+
+
+def detectors(images: bool) -> dict[str, Detector]:
+    """The detectors, fitted on standardised tables or on raw images."""
+    scale = not images
+    out = {
+        "IsolationForest": Detector(
+            lambda s, _: IsolationForest(random_state=s),
+            lambda m, X, _: -m.score_samples(X),
+            scale=scale,
+        ),
+        "LocalOutlierFactor": Detector(
+            lambda s, setting: LocalOutlierFactor(novelty=setting == "novelty"),
+            lof_score,
+            scale=scale,
+        ),
+        "OneClassSVM": Detector(
+            lambda s, _: OneClassSVM(), lambda m, X, _: -m.score_samples(X), scale=scale
+        ),
+        "GaussianMixture(5)": Detector(
+            lambda s, _: GaussianMixture(5, random_state=s),
+            lambda m, X, _: -m.score_samples(X),
+            scale=scale,
+        ),
+        "PCA reconstruction": Detector(
+            lambda s, _: PCA(0.9, random_state=s), pca_error, scale=scale
+        ),
+    }
+    if not images:  # MinCovDet in 784 dimensions: hours, and singular
+        out["EllipticEnvelope"] = Detector(
+            lambda s, _: EllipticEnvelope(random_state=s),
+            lambda m, X, _: -m.score_samples(X),
+        )
+    try:
+        from pyod.models.vae import VAE
+    except ImportError:
+        print("pyod not installed: its VAE left out", file=sys.stderr)
+    else:
+        # pyod standardises inside (preprocessing=True); verbose only prints.
+        out["pyod VAE"] = Detector(
+            lambda s, _: VAE(random_state=s, verbose=0),
+            lambda m, X, _: m.decision_function(X),
+            scale=False,
+        )
+    # The images go to the VAE as they are (likelihood="auto": Bernoulli).
+    out["VAEOutlierDetector"] = Detector(
+        lambda s, _: VAEOutlierDetector(random_state=s),
+        lambda m, X, _: -m.score_samples(X),
+        scale=scale,
+    )
+    out["VAEOutlierDetector(latent_dim=10)"] = Detector(
+        lambda s, _: VAEOutlierDetector(latent_dim=10, random_state=s),
+        lambda m, X, _: -m.score_samples(X),
+        scale=scale,
+    )
+    return out
+
+
+# --------------------------------------------------------------------- run
+
+
+def run(seeds: int, mnist_inliers: int) -> list[dict]:
+    rows = []
+    for index, (data_name, source) in enumerate(data_sets(mnist_inliers).items()):
+        for setting in SETTINGS:
+            for seed in range(seeds):
+                rng = np.random.default_rng([seed, index])
+                X_fit, X_score, y_score = draw(source, setting, rng)
+                for name, detector in detectors(data_name == "mnist").items():
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        model, X_scored, scores, fit_s, score_s = detector.run(
+                            X_fit, X_score, setting, seed
+                        )
+                    again = detector.score(model, X_scored, setting)
+                    entries = {name: (scores, score_s, again)}
+                    if name == "VAEOutlierDetector":
+                        # The same fit, scored by the ELBO.
+                        model.set_params(score_method="elbo")
+                        start = time.perf_counter()
+                        elbo = -model.score_samples(X_scored)
+                        seconds = time.perf_counter() - start
+                        again = -model.score_samples(X_scored)
+                        entries[f"{name}(score_method='elbo')"] = (elbo, seconds, again)
+                    for label, (s, seconds, again) in entries.items():
+                        rows.append(
+                            {
+                                "data": data_name,
+                                "setting": setting,
+                                "seed": seed,
+                                "method": label,
+                                "roc_auc": float(roc_auc_score(y_score, s)),
+                                "average_precision": float(
+                                    average_precision_score(y_score, s)
+                                ),
+                                "fit_seconds": fit_s,
+                                "score_seconds": seconds,
+                                "repeat_difference": float(np.max(np.abs(again - s))),
+                                "n_fit": len(X_fit),
+                                "n_anomalies": int(y_score.sum()),
+                            }
+                        )
+                        print(
+                            f"{data_name} {setting} seed {seed} {label}: ROC-AUC "
+                            f"{rows[-1]['roc_auc']:.3f}, "
+                            f"AP {rows[-1]['average_precision']:.3f}, {fit_s:.1f} s",
+                            flush=True,
+                        )
+    return rows
+
+
+def summarise(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Per data set, setting and method: means over seeds; and the medians of
+    those over the data sets, per setting and method."""
+    per_set = means_by(
+        rows,
+        ("setting", "data", "method"),
+        ("roc_auc", "average_precision", "fit_seconds", "score_seconds"),
+    )
+    repeat = {}
+    for r in rows:
+        key = (r["setting"], r["method"])
+        repeat[key] = max(repeat.get(key, 0.0), r["repeat_difference"])
+    medians = []
+    for setting in SETTINGS:
+        methods = dict.fromkeys(e["method"] for e in per_set if e["setting"] == setting)
+        for method in methods:
+            sel = [
+                e for e in per_set if (e["setting"], e["method"]) == (setting, method)
+            ]
+            medians.append(
+                {
+                    "setting": setting,
+                    "method": method,
+                    "n_sets": len(sel),
+                    "median_roc_auc": float(np.median([e["roc_auc"] for e in sel])),
+                    "median_average_precision": float(
+                        np.median([e["average_precision"] for e in sel])
+                    ),
+                    "total_fit_seconds": float(sum(e["fit_seconds"] for e in sel)),
+                    "repeat_difference": repeat[setting, method],
+                }
+            )
+    return per_set, medians
+
+
+def figure(per_set: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(e["data"] for e in per_set))
+    methods = list(dict.fromkeys(e["method"] for e in per_set))
+    fig, axes = plt.subplots(1, len(SETTINGS), figsize=(13, 4.2), sharey=True)
+    width = 0.8 / len(methods)
+    for ax, setting in zip(axes, SETTINGS, strict=True):
+        for i, method in enumerate(methods):
+            values = [
+                next(
+                    (
+                        e["roc_auc"]
+                        for e in per_set
+                        if (e["setting"], e["data"], e["method"])
+                        == (setting, name, method)
+                    ),
+                    np.nan,
+                )
+                for name in names
+            ]
+            ax.bar(np.arange(len(names)) + i * width, values, width, label=method)
+        ax.set_xticks(np.arange(len(names)) + width * (len(methods) - 1) / 2)
+        ax.set_xticklabels(names, rotation=20, fontsize=8)
+        ax.set_ylim(0.3, 1.0)
+        ax.set_title(setting)
+    axes[0].set_ylabel("ROC-AUC (mean over seeds)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=5, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--mnist-inliers", type=int, default=3000)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+    s = stamp("benchmarks.outliers", sys.argv[1:] if argv is None else argv)
+    s["pyod"] = version("pyod")
+    rows = run(args.seeds, args.mnist_inliers)
+    per_set, medians = summarise(rows)
+    lines = ["# Outlier detection: VAEOutlierDetector against the usual detectors", ""]
+    lines += [stamp_line(s), "", f"pyod {s['pyod'] or 'not installed'}", ""]
+    lines += table(
+        [
+            text_col("setting", "setting"),
+            text_col("detector", "method"),
+            text_col("data sets", "n_sets"),
+            col("median ROC-AUC", "median_roc_auc", ".3f"),
+            col("median average precision", "median_average_precision", ".3f"),
+            col("fit (s), all data sets", "total_fit_seconds", ".1f"),
+            col("largest change between two calls", "repeat_difference", ".2g"),
+        ],
+        medians,
+        f"Medians over the data sets of the mean over {args.seeds} seeds; anomalies "
+        f"are {ANOMALY_SHARE:.0%} of the scored rows and the positive class.",
+    )
+    lines += table(
+        [
+            text_col("setting", "setting"),
+            text_col("data", "data"),
+            text_col("detector", "method"),
+            col("ROC-AUC", "roc_auc", ".3f"),
+            col("average precision", "average_precision", ".3f"),
+            col("fit (s)", "fit_seconds", ".2f"),
+            col("score (s)", "score_seconds", ".2f"),
+        ],
+        per_set,
+        f"Per data set: means over {args.seeds} seeds.",
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    figure(per_set, args.out / "outliers.png")
+    lines += ["![ROC-AUC per data set and detector](outliers.png)", ""]
+    payload = {"stamp": s, "per_data_set": per_set, "medians": medians, "runs": rows}
+    write_report(args.out, "outliers", payload, lines)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
