@@ -1,18 +1,15 @@
 """Docstring parts that every skvae estimator shares, written once.
 
-Each estimator's docstring is its own introduction, then :data:`PARAMETERS` and its
-own parameters, then :data:`ATTRIBUTES` and its own attributes (numpydoc sections,
-indented by :func:`indent`).
+Each estimator's docstring is its own introduction, then its ``latent_dim`` entry,
+:data:`PARAMETERS` and its own parameters, then :data:`ATTRIBUTES` and its own
+attributes (numpydoc sections, indented by :func:`indent`).
 """
 
 import textwrap
 
-#: The parameters of :class:`skvae._base.BaseVAE`, as numpydoc entries.
+#: The parameters of :class:`skvae._base.BaseVAE` after ``latent_dim`` (whose
+#: default each member chooses), as numpydoc entries.
 PARAMETERS = """\
-latent_dim : int, default=2
-    Dimension of the latent space (the number of output features of
-    ``transform``). 2 allows plotting the latent space.
-
 hidden_layer_sizes : array-like of shape (n_layers,), default=(100,)
     Widths of the encoder's hidden layers; the decoder mirrors them. The default
     is ``MLPRegressor``'s: enough for tabular data of tens to hundreds of

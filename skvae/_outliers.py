@@ -50,6 +50,13 @@ class VAEOutlierDetector(
 
     Parameters
     ----------
+    latent_dim : int, default=10
+        Dimension of the latent space (the number of output features of
+        ``transform``). 10, not the transformer's 2: a detector need not be
+        plotted, and the richer model separated anomalies better
+        (``benchmarks/outliers.py``: median ROC-AUC 0.925 against 0.901 fitting
+        on contaminated data, 0.954 against 0.949 on clean inliers).
+
 """
         + indent(PARAMETERS)
         + """
@@ -108,7 +115,7 @@ class VAEOutlierDetector(
 
     def __init__(
         self,
-        latent_dim=2,
+        latent_dim=10,
         *,
         contamination="auto",
         score_method="log_likelihood",

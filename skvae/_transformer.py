@@ -27,6 +27,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
     Parameters
     ----------
+    latent_dim : int, default=2
+        Dimension of the latent space (the number of output features of
+        ``transform``). 2 allows plotting the latent space.
+
 """
         + indent(PARAMETERS)
         + """

@@ -22,7 +22,7 @@ INLIERS = np.column_stack(
 OUTLIERS = RNG.uniform(-3, 3, size=(20, 4))
 X = np.vstack([INLIERS, OUTLIERS])
 IS_INLIER = np.r_[np.ones(400, int), np.zeros(20, int)]
-FAST = dict(hidden_layer_sizes=(32,), max_iter=100, random_state=0)
+FAST = dict(latent_dim=2, hidden_layer_sizes=(32,), max_iter=100, random_state=0)
 
 
 def fit_quietly(estimator, X, y=None):

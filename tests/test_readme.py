@@ -4,6 +4,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -30,3 +31,5 @@ def test_readme_python_blocks_run_without_warnings(tmp_path, monkeypatch):
     assert namespace["vae"].likelihood_ == "bernoulli"
     assert namespace["Z"].shape == (1797, 2)
     assert namespace["X_hat"].shape == (1797, 64)
+    assert set(np.unique(namespace["labels"])) == {-1, 1}
+    assert namespace["search"].best_score_ > 0.9  # ROC-AUC of the detector
