@@ -221,8 +221,6 @@ class BaseVAE(BaseEstimator):
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @torch.inference_mode(False)  # ordinary tensors whatever the caller's mode
-    @torch.enable_grad()
     def fit(self, X, y=None):
         """Fit the VAE to X by maximising the ELBO.
 
@@ -240,11 +238,22 @@ class BaseVAE(BaseEstimator):
         self : object
             The fitted estimator.
         """
+        return self._fit(X, fresh=not (self.warm_start and hasattr(self, "module_")))
+
+    @torch.inference_mode(False)  # ordinary tensors whatever the caller's mode
+    @torch.enable_grad()
+    def _fit(self, X, fresh: bool, rows: np.ndarray | None = None):
+        """``fit``'s body: a new model if ``fresh``, else a warm start.
+
+        ``rows`` (indices), if given, selects the rows trained on, after X as a
+        whole has been validated (and its feature names recorded).
+        """
         self._check_gradient()
-        fresh = not (self.warm_start and hasattr(self, "module_"))
         if not fresh:
             self._check_warm_start()
         X, likelihood = self._validate_training_data(X, reset=fresh)
+        if rows is not None:
+            X = X[rows]
         device = resolve_device(self.device)
         n_samples = X.shape[0]
         n_val = int(np.ceil(self.validation_fraction * n_samples))

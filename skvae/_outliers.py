@@ -45,8 +45,10 @@ class VAEOutlierDetector(
     row however far out (a row whose computation overflows scores the lowest
     float64). ``transform`` gives the latent means, to plot the inliers' latent
     space. Fit on clean data (novelty detection) or on data that hold a few
-    outliers (outlier detection): a VAE trained on a small share of anomalies
-    still gives them low likelihood.
+    outliers (outlier detection): by default ``fit`` trains twice, the second
+    time on the 90% of rows the first model found most likely, so that the
+    outliers among the training rows do not shape the density (see
+    ``support_fraction``).
 
     Parameters
     ----------
@@ -78,6 +80,19 @@ class VAEOutlierDetector(
     n_importance_samples : int, default=128
         Importance samples K per row for ``score_method="log_likelihood"``.
 
+    support_fraction : float in (0, 1], default=0.9
+        The share of the training rows the final VAE learns from (a trimmed
+        likelihood, as ``EllipticEnvelope``'s ``support_fraction`` trims its
+        covariance estimate). Below 1, ``fit`` trains a VAE on all rows, scores
+        them, and trains a new VAE (from a fresh start, with the same
+        ``random_state``) on the ``ceil(support_fraction * n_samples)`` rows it
+        scored highest, which doubles the fitting time. With ``warm_start=True``
+        on a fitted detector, ``fit`` instead scores the rows with the current
+        VAE and continues training it on that support. 1 fits once on all rows.
+        ``partial_fit`` always trains on every row it is given. 0.9 by the
+        benchmark (``benchmarks/outliers.py``): it raised ROC-AUC on the tables
+        fitted with their anomalies and cost nothing on clean inliers.
+
     Attributes
     ----------
 """
@@ -86,7 +101,11 @@ class VAEOutlierDetector(
     offset_ : float
         The threshold on ``score_samples``: ``decision_function(X) =
         score_samples(X) - offset_``, negative for outliers. Set by ``fit`` and
-        ``partial_fit`` from the scores of the rows they were given.
+        ``partial_fit`` from the scores of all the rows they were given.
+
+    support_ : ndarray of shape (n_samples,)
+        A mask of the rows of ``fit``'s X that the final VAE was trained on
+        (all True when ``support_fraction=1``). Set by ``fit``.
 
     See Also
     --------
@@ -111,6 +130,7 @@ class VAEOutlierDetector(
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "score_method": [StrOptions({"log_likelihood", "elbo"})],
         "n_importance_samples": [_Count(Integral, 1, None, closed="left")],
+        "support_fraction": [Interval(Real, 0, 1, closed="right")],
     }
 
     def __init__(
@@ -120,6 +140,7 @@ class VAEOutlierDetector(
         contamination="auto",
         score_method="log_likelihood",
         n_importance_samples=128,
+        support_fraction=0.9,
         hidden_layer_sizes=(100,),
         activation="tanh",
         likelihood="auto",
@@ -171,10 +192,15 @@ class VAEOutlierDetector(
         self.contamination = contamination
         self.score_method = score_method
         self.n_importance_samples = n_importance_samples
+        self.support_fraction = support_fraction
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Fit the VAE to X, then set ``offset_`` from X's scores.
+        """Fit the VAE to X (then to its most likely rows), and set ``offset_``.
+
+        With ``support_fraction`` below 1, a second VAE is trained on the share
+        of rows the first scored highest; ``offset_`` comes from the final VAE's
+        scores of all of X.
 
         Parameters
         ----------
@@ -190,8 +216,23 @@ class VAEOutlierDetector(
         self : object
             The fitted detector.
         """
-        super().fit(X)
-        self.offset_ = self._offset(self.score_samples(X))
+        warm = self.warm_start and hasattr(self, "module_")
+        trim = self.support_fraction < 1
+        if not (warm and trim):  # a warm, trimmed fit picks its support first
+            self._fit(X, fresh=not warm)
+        scores = self.score_samples(X)
+        self.support_ = np.ones(len(scores), dtype=bool)
+        if trim:
+            n_support = int(np.ceil(self.support_fraction * len(scores)))
+            # A stable sort: ties keep row order, so the support is deterministic.
+            highest = np.argsort(-scores, kind="stable")[:n_support]
+            self.support_[:] = False
+            self.support_[highest] = True
+            if self.verbose:
+                print(f"Training on the {n_support} most likely of {len(scores)} rows")
+            self._fit(X, fresh=not warm, rows=np.flatnonzero(self.support_))
+            scores = self.score_samples(X)
+        self.offset_ = self._offset(scores)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -31,7 +31,11 @@ ESTIMATORS = [
     VAETransformer(objective="iwae", n_mc_samples=5),
     VAEOutlierDetector(),
     VAEOutlierDetector(
-        contamination=0.1, score_method="elbo", hidden_layer_sizes=(16,), max_iter=50
+        contamination=0.1,
+        score_method="elbo",
+        support_fraction=1.0,
+        hidden_layer_sizes=(16,),
+        max_iter=50,
     ),
 ]
 

@@ -121,12 +121,45 @@ def test_extreme_rows_score_low_and_finite(score_method):
 def test_scores_are_the_shared_models_likelihood(score_method, transformer_score):
     # One core: the same parameters and seed train the same model as the
     # transformer, and the detector's score is that model's likelihood.
-    est = fit_quietly(VAEOutlierDetector(**FAST, score_method=score_method), INLIERS)
+    est = fit_quietly(
+        VAEOutlierDetector(**FAST, score_method=score_method, support_fraction=1.0),
+        INLIERS,
+    )
     vae = fit_quietly(VAETransformer(**FAST), INLIERS)
     np.testing.assert_array_equal(est.transform(X), vae.transform(X))
     np.testing.assert_allclose(
         est.score_samples(X), transformer_score(vae, X), rtol=1e-12
     )
+
+
+def test_the_final_model_is_a_fresh_fit_on_the_most_likely_rows():
+    est = fit_quietly(VAEOutlierDetector(**FAST, support_fraction=0.9), X)
+    n_support = int(np.ceil(0.9 * len(X)))
+    assert est.support_.dtype == bool and est.support_.sum() == n_support
+    # The support is the rows a first model, fitted on all of X, scored highest.
+    first = fit_quietly(VAEOutlierDetector(**FAST, support_fraction=1.0), X)
+    first_scores = first.score_samples(X)
+    assert first.support_.all()
+    assert first_scores[est.support_].min() >= first_scores[~est.support_].max()
+    # The final model is that of a fresh fit, same seed, on those rows alone.
+    refit = VAEOutlierDetector(**FAST, support_fraction=1.0)
+    fit_quietly(refit, X[est.support_])
+    np.testing.assert_array_equal(est.score_samples(X), refit.score_samples(X))
+    # offset_ comes from the final model's scores of all the rows.
+    assert est.offset_ == est._offset(est.score_samples(X))
+    # Most planted outliers are left out of the support.
+    assert est.support_[~IS_INLIER.astype(bool)].mean() < 0.5
+
+
+def test_a_warm_trimmed_fit_continues_on_the_current_models_support():
+    est = fit_quietly(VAEOutlierDetector(**FAST, warm_start=True), X)
+    before = est.score_samples(X)
+    module = est.module_
+    fit_quietly(est, X)
+    assert est.module_ is module  # continued, not re-initialised
+    chosen = np.zeros(len(X), bool)
+    chosen[np.argsort(-before, kind="stable")[: est.support_.sum()]] = True
+    np.testing.assert_array_equal(est.support_, chosen)
 
 
 def test_transform_gives_the_latent_means(detector):
@@ -153,6 +186,8 @@ def test_bernoulli_range_is_checked_in_every_method(method):
         ({"contamination": 0.0}, "contamination"),
         ({"score_method": "reconstruction"}, "score_method"),
         ({"n_importance_samples": 0}, "n_importance_samples"),
+        ({"support_fraction": 0.0}, "support_fraction"),
+        ({"support_fraction": 1.5}, "support_fraction"),
     ],
 )
 def test_bad_parameters_are_refused_before_training(params, message, monkeypatch):
