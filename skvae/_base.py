@@ -9,7 +9,6 @@ It is the only place that turns numpy into tensors and back.
 import contextlib
 import functools
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -61,6 +60,7 @@ from skvae._training import (
     set_hyperparameters,
     train,
 )
+from skvae._warnings import warn
 
 #: Rows of the training set on which convergence is judged when early_stopping=False.
 _MAX_MONITOR_ROWS = 5000
@@ -263,7 +263,7 @@ class BaseVAE(BaseEstimator):
                 f"to validate on); got n_samples={n_samples}."
             )
         if self.early_stopping and n_val < _MIN_VALIDATION_ROWS:
-            warnings.warn(
+            warn(
                 f"early_stopping=True holds out only {n_val} rows "
                 f"(validation_fraction={self.validation_fraction} of {n_samples}) to "
                 "decide when to stop; on so few rows it often stops too early "
@@ -271,7 +271,6 @@ class BaseVAE(BaseEstimator):
                 "and wine). Use early_stopping=False, or a larger "
                 "validation_fraction.",
                 UserWarning,
-                stacklevel=3,
             )
         if fresh:
             self._initialize(X, device, likelihood)
@@ -308,14 +307,13 @@ class BaseVAE(BaseEstimator):
             self.best_validation_score_ = outcome.best_bound
         if not (outcome.converged or outcome.diverged or outcome.interrupted):
             watched = "validation loss" if self.early_stopping else "training loss"
-            warnings.warn(
+            warn(
                 f"{type(self).__name__} stopped at max_iter={self.max_iter} epochs "
                 f"while its {watched} was still improving by more than "
                 f"tol={self.tol} nats per feature and epoch over the last "
                 f"n_iter_no_change={self.n_iter_no_change} epochs. Increase max_iter "
                 "to train longer.",
                 ConvergenceWarning,
-                stacklevel=3,
             )
         return self
 
@@ -391,14 +389,13 @@ class BaseVAE(BaseEstimator):
             )
         else:
             return
-        warnings.warn(
+        warn(
             f"X is far from unit scale: {problem}. The Gaussian decoder learns such "
             "data poorly (its initial weights and its variance floor, 1e-3, assume "
             "features of unit scale): standardise X first, e.g. make_pipeline("
             "StandardScaler(), VAETransformer(...)), or for data in [0, 1] mostly at "
             'its ends, such as images, use likelihood="bernoulli".',
             UserWarning,
-            stacklevel=4,
         )
 
     def _choose_likelihood(self, X):
@@ -581,14 +578,16 @@ class BaseVAE(BaseEstimator):
         self.n_iter_ += outcome.epochs
         self._rng_state = (device.type, generator.get_state())
         if outcome.interrupted:
-            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+            warn(
+                "Training interrupted by user.",
+                UserWarning,
+            )
         if outcome.diverged:
             # Its moments hold the runaway steps: start it afresh.
             self.optimizer_ = self._new_optimizer(device)
-            warnings.warn(
+            warn(
                 self._divergence_message(outcome, first_epoch),
                 ConvergenceWarning,
-                stacklevel=4,
             )
         return outcome
 

@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.preprocessing import MinMaxScaler
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 import skvae._base
 import skvae._objectives
 import skvae._training
-from skvae import VAETransformer
+from skvae import VAEOutlierDetector, VAETransformer
 from skvae._objectives import importance_log_likelihood
 from skvae._torch_utils import standard_normal_draws
 
@@ -283,3 +285,27 @@ def test_bernoulli_range_rule_in_every_method(method):
     with pytest.raises(ValueError, match=r"needs X in \[0, 1\]"):
         getattr(est, method)(X_UNIT * 7)
     assert math.isfinite(est.score(X_UNIT))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: VAETransformer(max_iter=2, random_state=0),
+        lambda: make_pipeline(
+            StandardScaler(), VAEOutlierDetector(max_iter=2, random_state=0)
+        ),
+        lambda: GridSearchCV(
+            VAETransformer(max_iter=2, random_state=0), {"latent_dim": [1]}, cv=2
+        ),
+    ],
+    ids=["transformer", "detector-in-pipeline", "grid-search"],
+)
+def test_warnings_point_at_the_callers_line(make):
+    # However many decorators and library frames lie between, a warning names
+    # the line that called fit, so filters by module and Python's message work.
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make().fit(X)
+    assert any(w.category is ConvergenceWarning for w in caught)
+    assert {w.filename for w in caught} == {__file__}
