@@ -370,7 +370,9 @@ class BaseVAE(BaseEstimator):
         is built for (see _MAX_GAUSSIAN_SCALE); a constant column needs no spread."""
         mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
         large = np.maximum(np.abs(mean), std)
-        small = np.where(std > 0, std, np.inf)
+        # Constant by its values: a constant's computed std can be 1e-17, not 0.
+        varying = X.max(axis=0) > X.min(axis=0)
+        small = np.where(varying, std, np.inf)
         if large.max() > _MAX_GAUSSIAN_SCALE:
             column = int(np.argmax(large))
             n_large = np.count_nonzero(large > _MAX_GAUSSIAN_SCALE)

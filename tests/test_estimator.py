@@ -536,6 +536,8 @@ def test_gaussian_decoder_warns_on_data_far_from_unit_scale(X, message):
         X_DIGITS * 3,  # within the range measured to fit well
         X_UNIT,  # auto: Bernoulli, which assumes no scale
         np.hstack([X_DIGITS, np.full((300, 1), 3.0)]),  # a constant needs no spread
+        # A constant whose computed standard deviation is 1.4e-17, not 0.
+        np.hstack([X_DIGITS, np.full((300, 1), 0.1)]),
     ],
 )
 def test_no_scale_warning_on_unit_scale_data(X):
