@@ -96,7 +96,7 @@ def search_seconds(X: np.ndarray) -> float:
 def mnist_search_seconds(X: np.ndarray, params: dict, n_threads) -> float:
     """Seconds of GridSearchCV(n_jobs=2) over two hidden sizes of the MNIST model."""
     est = VAETransformer(
-        **{**params, "hidden_layer_sizes": (250,)},
+        **params,
         n_iter_no_change=params["max_iter"],
         n_threads=n_threads,
         random_state=0,
