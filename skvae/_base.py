@@ -38,6 +38,7 @@ from skvae._objectives import (
     importance_log_likelihood,
 )
 from skvae._torch_utils import (
+    as_rows,
     batched,
     make_generator,
     module_for_inference,
@@ -45,7 +46,6 @@ from skvae._torch_utils import (
     standard_normal_chunks,
     standard_normal_draws,
     to_numpy,
-    to_tensor,
 )
 from skvae._training import (
     GRADIENTS,
@@ -71,6 +71,9 @@ _N_SCORE_DRAWS = 128
 _SCORE_SEED = 0
 #: Upper bound on the values (draws x rows x features) decoded at once when scoring.
 _SCORE_CHUNK = 2**22
+#: Values per block when checks scan X: bounds their temporaries to 2 MiB in float64
+#: (X can be a memory map larger than memory).
+_SCAN_CHUNK = 2**18
 #: likelihood="auto" takes the Bernoulli decoder for X in [0, 1] with at least this
 #: share of its entries at 0 or 1 (binary data; images on a blank background: 82% of
 #: MNIST's pixels, 58% of the digits' / 16), the Gaussian one otherwise (min-max
@@ -128,6 +131,21 @@ def _limit_threads(method):
             return method(self, *args, **kwargs)
 
     return limited
+
+
+def _row_blocks(X):
+    """X in blocks of rows of at most about _SCAN_CHUNK values (views, not copies)."""
+    step = max(1, _SCAN_CHUNK // max(1, X.shape[1]))
+    for start in range(0, len(X), step):
+        yield X[start : start + step]
+
+
+def _column_moments(X):
+    """Each column's mean and standard deviation (in float64), scanned in blocks."""
+    n = len(X)
+    mean = sum(block.sum(axis=0, dtype=np.float64) for block in _row_blocks(X)) / n
+    squares = sum(np.square(block - mean).sum(axis=0) for block in _row_blocks(X))
+    return mean, np.sqrt(squares / n)
 
 
 def _nan_to_neg_inf(values):
@@ -251,11 +269,13 @@ class BaseVAE(BaseEstimator):
         self._check_gradient()
         if not fresh:
             self._check_warm_start()
-        X, likelihood = self._validate_training_data(X, reset=fresh)
-        if rows is not None:
-            X = X[rows]
+        X, likelihood, clip = self._validate_training_data(X, reset=fresh)
         device = resolve_device(self.device)
-        n_samples = X.shape[0]
+        # Rows as a tensor, or read batch by batch from a memory map (as_rows' rule).
+        X_t = as_rows(X, torch.float32, device, clip)
+        if rows is not None:
+            X_t = X_t[torch.as_tensor(rows)]
+        n_samples = len(X_t)
         n_val = int(np.ceil(self.validation_fraction * n_samples))
         if self.early_stopping and n_samples - n_val < 1:
             raise ValueError(
@@ -280,7 +300,6 @@ class BaseVAE(BaseEstimator):
             self.validation_scores_ = []
 
         generator = self._training_generator(device)
-        X_t = to_tensor(X, torch.float32, device)
         # The first fit draws its split from the training generator, seeded with
         # _seed; a warm start draws it from a new generator with that same seed, so
         # the model keeps one validation split (for a given n_samples) for life.
@@ -343,32 +362,32 @@ class BaseVAE(BaseEstimator):
         first = not hasattr(self, "module_")
         if not first:
             self._check_warm_start()
-        X, likelihood = self._validate_training_data(X, reset=first)
+        X, likelihood, clip = self._validate_training_data(X, reset=first)
         device = resolve_device(self.device)
         if first:
             self._initialize(X, device, likelihood)
         else:
             set_hyperparameters(self.optimizer_, self.learning_rate_init, self.alpha)
         generator = self._training_generator(device)
-        X_t = to_tensor(X, torch.float32, device)
-        self._train(X_t, generator, device, 1)
+        self._train(as_rows(X, torch.float32, device, clip), generator, device, 1)
         return self
 
     def _validate_training_data(self, X, reset):
-        """X checked for training, and the likelihood's name: resolved from X by
-        ``likelihood="auto"``'s rule for a new model, the fitted one's otherwise."""
+        """X checked for training; the likelihood's name, resolved from X by
+        ``likelihood="auto"``'s rule for a new model, the fitted one's otherwise;
+        and the bounds X is to be clipped to (see ``_check_support``)."""
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         if X.dtype == np.float64:
             self._check_float32_range(X)
         likelihood = self._choose_likelihood(X) if reset else self.likelihood_
         if reset and likelihood == "gaussian":
             self._warn_on_scale(X)
-        return self._check_support(X, LIKELIHOODS[likelihood]()), likelihood
+        return X, likelihood, self._check_support(X, LIKELIHOODS[likelihood]())
 
     def _warn_on_scale(self, X):
         """Warn when a column of X is far from the unit scale the Gaussian decoder
         is built for (see _MAX_GAUSSIAN_SCALE); a constant column needs no spread."""
-        mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
+        mean, std = _column_moments(X)
         large = np.maximum(np.abs(mean), std)
         # Constant by its values: a constant's computed std can be 1e-17, not 0.
         varying = X.max(axis=0) > X.min(axis=0)
@@ -409,7 +428,11 @@ class BaseVAE(BaseEstimator):
             return "gaussian"
         # Within the tolerance that clipping allows, as rounding leaves them.
         low, high = 0.0 + SUPPORT_TOLERANCE, 1.0 - SUPPORT_TOLERANCE
-        at_ends = np.count_nonzero((X <= low) | (X >= high)) / X.size
+        at_ends = sum(
+            np.count_nonzero((block <= low) | (block >= high))
+            for block in _row_blocks(X)
+        )
+        at_ends /= X.size
         return "bernoulli" if at_ends >= _AUTO_BERNOULLI_AT_ENDS else "gaussian"
 
     def _check_float32_range(self, X):
@@ -439,15 +462,14 @@ class BaseVAE(BaseEstimator):
             )
 
     def _check_support(self, X, likelihood):
-        """``X``, refused outside the likelihood's support, clipped just outside it."""
+        """Refuse X outside the likelihood's support; the bounds to clip X to where
+        it lies just outside it (within the tolerance: rounding), else None."""
         x_min, x_max = float(X.min()), float(X.max())
         error = likelihood.support_error(x_min, x_max)
         if error is not None:
             raise ValueError(error)
         low, high = likelihood.support
-        if x_min < low or x_max > high:  # within the tolerance: rounding
-            X = np.clip(X, low, high)
-        return X
+        return (low, high) if x_min < low or x_max > high else None
 
     def _config(self, n_features, likelihood):
         sizes = self.hidden_layer_sizes
@@ -632,17 +654,14 @@ class BaseVAE(BaseEstimator):
         dtype = _TORCH_DTYPES[np.dtype(np_dtype)]
         return module_for_inference(self.module_, dtype, device), dtype, device
 
-    def _inference_setup(self, X, dtype=(np.float64, np.float32)):
-        """The fitted module for X's dtype, and X checked and as a tensor for it.
-
-        ``dtype``: what X may be (else it is cast to the first), as in
-        ``validate_data``.
-        """
+    def _inference_setup(self, X, dtype=None):
+        """The fitted module in ``dtype`` (default: X's float dtype), and X checked,
+        as rows in that dtype (a tensor, or read in batches from a memory map)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=list(dtype), reset=False)
-        X = self._check_support(X, self.module_.likelihood)
-        module, dtype, device = self._inference_module(X.dtype)
-        return module, to_tensor(X, dtype, device), dtype, device
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        clip = self._check_support(X, self.module_.likelihood)
+        module, dtype, device = self._inference_module(dtype or X.dtype)
+        return module, as_rows(X, dtype, device, clip), dtype, device
 
     @_limit_threads
     def _latent_means(self, X):

@@ -284,7 +284,7 @@ class VAEOutlierDetector(
             Finite float64 scores; a row whose computation overflows scores the
             lowest float64.
         """
-        setup = self._inference_setup(X, dtype=(np.float64,))
+        setup = self._inference_setup(X, dtype=np.float64)
         if self.score_method == "elbo":
             scores = self._elbo(*setup)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import mmap
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -41,6 +42,98 @@ def to_tensor(X: np.ndarray, dtype: torch.dtype, device: torch.device) -> Tensor
         if not X.flags.writeable:
             X = X.copy()
     return torch.from_numpy(X).to(device)
+
+
+def is_memory_mapped(X: np.ndarray) -> bool:
+    """Whether ``X``'s data lie in a memory-mapped file (``np.memmap``, ``np.load``
+    with ``mmap_mode``, or a view of one)."""
+    base = X
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
+class MappedRows:
+    """Rows of a memory-mapped array, read from the map one batch at a time.
+
+    It offers what training and batched inference use of a tensor of rows
+    (``len``, ``shape``, ``dtype``, ``device``, ``rows[start:stop]`` and
+    ``rows.index_select(0, index)``, both giving tensors), so that they run
+    unchanged over a file larger than memory: each call copies only the rows it
+    asks for, cast to ``dtype``, clipped to ``clip`` and moved to ``device``.
+    Indexing with a tensor of positions gives a subset that is read as lazily (a
+    validation split is a list of row numbers, not a copy).
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        dtype: torch.dtype,
+        device: torch.device,
+        clip: tuple[float, float] | None = None,
+        index: np.ndarray | None = None,
+    ):
+        self.array, self.dtype, self.device, self.clip = X, dtype, device, clip
+        self.index = index
+        self._np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+
+    def __len__(self) -> int:
+        return len(self.array) if self.index is None else len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self), self.array.shape[1])
+
+    def __getitem__(self, key: slice | Tensor) -> Tensor | MappedRows:
+        if isinstance(key, slice):
+            return self._read(key if self.index is None else self.index[key])
+        positions = key.cpu().numpy()
+        if self.index is not None:
+            positions = self.index[positions]
+        return MappedRows(self.array, self.dtype, self.device, self.clip, positions)
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        if dim != 0:
+            raise ValueError("MappedRows selects rows only (dim=0).")
+        positions = index.cpu().numpy()
+        if self.index is not None:
+            positions = self.index[positions]
+        return self._read(positions)
+
+    def _read(self, positions: slice | np.ndarray) -> Tensor:
+        # A slice of the map is a view of the file: copy it. Fancy indexing copies
+        # already, so a cast is needed only where dtypes differ.
+        block = self.array[positions]
+        if isinstance(positions, slice):
+            block = np.array(block, dtype=self._np_dtype, order="C")
+        else:
+            block = block.astype(self._np_dtype, order="C", copy=False)
+        out = torch.from_numpy(block)
+        if self.clip is not None:
+            out.clamp_(*self.clip)
+        return out.to(self.device)
+
+
+def as_rows(
+    X: np.ndarray,
+    dtype: torch.dtype,
+    device: torch.device,
+    clip: tuple[float, float] | None = None,
+) -> Tensor | MappedRows:
+    """``X``'s rows, clipped to ``clip``, for training and batched inference.
+
+    The rule: a memory-mapped ``X`` is read batch by batch where it lies
+    (:class:`MappedRows`), so that it is never copied whole into memory; any other
+    ``X`` becomes one tensor (shared with ``X`` where dtype and layout allow), from
+    which a batch is a single ``index_select``.
+    """
+    if is_memory_mapped(X):
+        return MappedRows(X, dtype, device, clip)
+    if clip is not None:
+        X = np.clip(X, *clip)
+    return to_tensor(X, dtype, device)
 
 
 def to_numpy(t: Tensor) -> np.ndarray:
@@ -98,7 +191,9 @@ def module_for_inference(
 
 
 def batched(
-    fn: Callable[[Tensor], Tensor], X: Tensor, batch_size: int = INFERENCE_BATCH_SIZE
+    fn: Callable[[Tensor], Tensor],
+    X: Tensor | MappedRows,
+    batch_size: int = INFERENCE_BATCH_SIZE,
 ) -> Tensor:
     """Apply ``fn`` to row batches of ``X`` under inference mode, into one CPU tensor.
 

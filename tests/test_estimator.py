@@ -4,6 +4,7 @@ import copy
 import io
 import pickle
 import re
+import tracemalloc
 import warnings
 
 import joblib
@@ -797,3 +798,73 @@ def test_n_threads_bounds_inference(monkeypatch, vae):
     est.transform(X_DIGITS)
     est.score_samples(X_DIGITS[:5])
     assert seen == [1, 1]
+
+
+# ------------------------------------------------------------ memory maps
+
+
+def _memmap(tmp_path, X, mode="r"):
+    path = tmp_path / f"X_{X.dtype}.dat"
+    X.tofile(path)
+    return np.memmap(path, dtype=X.dtype, mode=mode, shape=X.shape)
+
+
+def _fitted_state(est):
+    return (
+        est.loss_curve_,
+        est.validation_scores_,
+        [p.detach().clone() for p in est.module_.parameters()],
+    )
+
+
+def _assert_same_fit(a, b):
+    assert a[0] == b[0] and a[1] == b[1]
+    for p, q in zip(a[2], b[2], strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_over_a_memmap_equals_fit_in_memory(tmp_path, mode, early_stopping, dtype):
+    X = X_UNIT.astype(dtype)  # Bernoulli: clipping, if any, happens batch by batch
+    params = {**FAST, "early_stopping": early_stopping, "validation_fraction": 0.2}
+    mapped = _memmap(tmp_path, X, mode)
+    in_memory = fit_quietly(VAETransformer(**params), X)
+    from_disk = fit_quietly(VAETransformer(**params), mapped)
+    _assert_same_fit(_fitted_state(from_disk), _fitted_state(in_memory))
+    assert from_disk.likelihood_ == in_memory.likelihood_ == "bernoulli"
+    for method in ("transform", "score_samples"):
+        np.testing.assert_array_equal(
+            getattr(from_disk, method)(mapped), getattr(in_memory, method)(X)
+        )
+    from_disk.partial_fit(mapped)
+    in_memory.partial_fit(X)
+    _assert_same_fit(_fitted_state(from_disk), _fitted_state(in_memory))
+
+
+def test_fit_over_a_memmap_does_not_copy_it(tmp_path):
+    # numpy reports its allocations to tracemalloc: a copy of X (as a float32
+    # tensor's buffer, or as the float64 temporary of a column std) would show.
+    X = np.random.default_rng(0).standard_normal((40_000, 100))  # 32 MB
+    mapped = _memmap(tmp_path, X)
+    est = VAETransformer(
+        hidden_layer_sizes=(16,), batch_size=1000, max_iter=2, random_state=0
+    )
+    fit_quietly(clone(est), X[:1000])  # what a first fit imports is not traced
+    tracemalloc.start()
+    try:
+        fit_quietly(est, mapped)
+        est.transform(mapped)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes / 4, peak
+    # In memory, the same fit makes its float32 copy.
+    tracemalloc.start()
+    try:
+        fit_quietly(clone(est), X)
+        _, peak_in_memory = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak_in_memory >= X.nbytes / 2

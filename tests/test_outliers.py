@@ -219,3 +219,17 @@ def test_in_a_pipeline_and_a_grid_search_by_roc_auc():
     fit_quietly(search, X[order], IS_INLIER[order])
     assert search.best_score_ > 0.9
     assert search.best_params_["latent_dim"] in (1, 2)
+
+
+def test_trimmed_fit_over_a_memmap_equals_fit_in_memory(tmp_path):
+    path = tmp_path / "X.dat"
+    X.tofile(path)
+    mapped = np.memmap(path, dtype=X.dtype, mode="r", shape=X.shape)
+    params = {**FAST, "max_iter": 20, "support_fraction": 0.9}
+    from_disk = fit_quietly(VAEOutlierDetector(**params), mapped)
+    in_memory = fit_quietly(VAEOutlierDetector(**params), X)
+    np.testing.assert_array_equal(from_disk.support_, in_memory.support_)
+    assert from_disk.offset_ == in_memory.offset_
+    np.testing.assert_array_equal(
+        from_disk.score_samples(mapped), in_memory.score_samples(X)
+    )

@@ -9,7 +9,10 @@ import torch
 
 from skvae._model import VAEConfig, build_vae
 from skvae._torch_utils import (
+    MappedRows,
+    as_rows,
     batched,
+    is_memory_mapped,
     make_generator,
     module_for_inference,
     resolve_device,
@@ -222,3 +225,65 @@ def test_module_for_inference_float64_copy(model):
     with torch.no_grad():
         next(copy.parameters()).add_(1.0)
     assert torch.equal(next(model.parameters()), before[0])
+
+
+def memmap_of(tmp_path, X, mode="r"):
+    path = tmp_path / "X.dat"
+    X.tofile(path)
+    return np.memmap(path, dtype=X.dtype, mode=mode, shape=X.shape)
+
+
+@pytest.mark.parametrize("mode", ["r", "r+", "c"])
+def test_memory_maps_and_their_views_are_recognised(tmp_path, mode):
+    X = np.arange(12.0).reshape(4, 3)
+    mapped = memmap_of(tmp_path, X, mode)
+    assert is_memory_mapped(mapped)
+    assert is_memory_mapped(np.asarray(mapped)[1:])  # what validate_data returns
+    assert not is_memory_mapped(X)
+    assert not is_memory_mapped(np.array(mapped))  # a copy in memory
+
+
+def test_memory_map_from_np_load_is_recognised(tmp_path):
+    np.save(tmp_path / "X.npy", np.ones((3, 2)))
+    assert is_memory_mapped(np.load(tmp_path / "X.npy", mmap_mode="r"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mapped_rows_read_what_a_tensor_holds(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3)).astype(np.float32)
+    rows = as_rows(memmap_of(tmp_path, X), dtype, torch.device("cpu"))
+    tensor = as_rows(X, dtype, torch.device("cpu"))
+    assert isinstance(rows, MappedRows) and isinstance(tensor, torch.Tensor)
+    assert len(rows) == 50 and rows.shape == (50, 3) and rows.dtype == dtype
+    index = torch.tensor([7, 3, 3, 49, 0])
+    torch.testing.assert_close(
+        rows.index_select(0, index), tensor[index], rtol=0, atol=0
+    )
+    torch.testing.assert_close(rows[10:20], tensor[10:20], rtol=0, atol=0)
+    # A subset is lazy, and composes with later indexing.
+    subset = rows[torch.arange(49, -1, -2)]
+    assert isinstance(subset, MappedRows) and len(subset) == 25
+    expected = tensor[torch.arange(49, -1, -2)]
+    torch.testing.assert_close(subset[5:9], expected[5:9], rtol=0, atol=0)
+    torch.testing.assert_close(
+        subset.index_select(0, torch.tensor([2, 0])), expected[[2, 0]], rtol=0, atol=0
+    )
+    assert rows[torch.tensor([1])][torch.tensor([0])][0:1].shape == (1, 3)
+
+
+def test_mapped_rows_are_copies_that_leave_the_file_alone(tmp_path):
+    X = np.zeros((4, 2), dtype=np.float32)
+    mapped = memmap_of(tmp_path, X, mode="r+")
+    block = as_rows(mapped, torch.float32, torch.device("cpu"))[0:2]
+    block += 1.0
+    assert np.all(mapped == 0)
+
+
+def test_mapped_rows_clip_like_as_rows_in_memory(tmp_path):
+    X = np.array([[-1e-9, 0.5], [1.0 + 1e-9, 1.0]])
+    mapped = as_rows(memmap_of(tmp_path, X), torch.float32, torch.device("cpu"), (0, 1))
+    in_memory = as_rows(X, torch.float32, torch.device("cpu"), (0, 1))
+    torch.testing.assert_close(mapped[0:2], in_memory, rtol=0, atol=0)
+    assert in_memory.min() == 0 and in_memory.max() == 1
+    assert X[0, 0] < 0  # clipping copied X
