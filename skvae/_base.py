@@ -34,6 +34,7 @@ from skvae._model import ACTIVATIONS, VAEConfig, build_vae
 from skvae._objectives import (
     OBJECTIVES,
     elbo,
+    encode_observed,
     gaussian_kl_per_dimension,
     importance_log_likelihood,
 )
@@ -140,11 +141,29 @@ def _row_blocks(X):
         yield X[start : start + step]
 
 
-def _column_moments(X):
-    """Each column's mean and standard deviation (in float64), scanned in blocks."""
-    n = len(X)
-    mean = sum(block.sum(axis=0, dtype=np.float64) for block in _row_blocks(X)) / n
-    squares = sum(np.square(block - mean).sum(axis=0) for block in _row_blocks(X))
+def _observed_counts(X):
+    """How many entries of each column are observed (not NaN), scanned in blocks."""
+    return sum(
+        len(block) - np.count_nonzero(np.isnan(block), axis=0)
+        for block in _row_blocks(X)
+    )
+
+
+def _observed_range(X, axis=None):
+    """The smallest and largest observed values (of each column with ``axis=0``),
+    NaN where nothing is observed: fmin and fmax skip NaN, and copy nothing."""
+    return np.fmin.reduce(X, axis=axis), np.fmax.reduce(X, axis=axis)
+
+
+def _column_moments(X, counts):
+    """Each column's mean and standard deviation over its ``counts`` observed
+    entries, in float64 (0 for a column with none), scanned in blocks."""
+    n = np.maximum(counts, 1)
+    sums = sum(np.nansum(block, axis=0, dtype=np.float64) for block in _row_blocks(X))
+    mean = sums / n
+    squares = sum(
+        np.nansum(np.square(block - mean), axis=0) for block in _row_blocks(X)
+    )
     return mean, np.sqrt(squares / n)
 
 
@@ -269,7 +288,7 @@ class BaseVAE(BaseEstimator):
         self._check_gradient()
         if not fresh:
             self._check_warm_start()
-        X, likelihood, clip = self._validate_training_data(X, reset=fresh)
+        X, likelihood, clip, complete = self._validate_training_data(X, reset=fresh)
         device = resolve_device(self.device)
         # Rows as a tensor, or read batch by batch from a memory map (as_rows' rule).
         X_t = as_rows(X, torch.float32, device, clip)
@@ -320,7 +339,14 @@ class BaseVAE(BaseEstimator):
         # means the same for 4 features and for 784.
         stop_rule = StopRule(tol=self.tol * X.shape[1], patience=self.n_iter_no_change)
         outcome = self._train(
-            X_train, generator, device, self.max_iter, X_monitor, eps_monitor, stop_rule
+            X_train,
+            generator,
+            device,
+            self.max_iter,
+            X_monitor,
+            eps_monitor,
+            stop_rule,
+            complete=complete,
         )
         if self.early_stopping and outcome.best_bound is not None:
             self.best_validation_score_ = outcome.best_bound
@@ -362,35 +388,79 @@ class BaseVAE(BaseEstimator):
         first = not hasattr(self, "module_")
         if not first:
             self._check_warm_start()
-        X, likelihood, clip = self._validate_training_data(X, reset=first)
+        X, likelihood, clip, complete = self._validate_training_data(X, reset=first)
         device = resolve_device(self.device)
         if first:
             self._initialize(X, device, likelihood)
         else:
             set_hyperparameters(self.optimizer_, self.learning_rate_init, self.alpha)
         generator = self._training_generator(device)
-        self._train(as_rows(X, torch.float32, device, clip), generator, device, 1)
+        X_t = as_rows(X, torch.float32, device, clip)
+        self._train(X_t, generator, device, 1, complete=complete)
         return self
 
     def _validate_training_data(self, X, reset):
         """X checked for training; the likelihood's name, resolved from X by
         ``likelihood="auto"``'s rule for a new model, the fitted one's otherwise;
-        and the bounds X is to be clipped to (see ``_check_support``)."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        the bounds X is to be clipped to (see ``_check_support``); and whether X
+        is complete (has no missing values)."""
+        X = self._validate_X(X, reset=reset)
+        counts = _observed_counts(X)
+        self._check_observed(X, counts, reset)
         if X.dtype == np.float64:
             self._check_float32_range(X)
-        likelihood = self._choose_likelihood(X) if reset else self.likelihood_
+        likelihood = self._choose_likelihood(X, counts) if reset else self.likelihood_
         if reset and likelihood == "gaussian":
-            self._warn_on_scale(X)
-        return X, likelihood, self._check_support(X, LIKELIHOODS[likelihood]())
+            self._warn_on_scale(X, counts)
+        clip = self._check_support(X, LIKELIHOODS[likelihood]())
+        return X, likelihood, clip, bool(np.all(counts == len(X)))
 
-    def _warn_on_scale(self, X):
+    def _validate_X(self, X, reset):
+        """``validate_data`` with float dtypes, and NaN (missing values) where the
+        estimator's tags allow it; inf never."""
+        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
+        return validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan" if allow_nan else True,
+            reset=reset,
+        )
+
+    def _check_observed(self, X, counts, reset):
+        """Refuse X with nothing observed, and closed-form gradients for missing
+        values; in a first fit, warn of columns never observed (as SimpleImputer)."""
+        if counts.sum() == 0:
+            raise ValueError(
+                f"X has no observed values: all {X.size} of its entries are missing "
+                "(NaN), so there is nothing to learn from."
+            )
+        if self.gradient == "closed_form" and np.any(counts < len(X)):
+            raise ValueError(
+                "gradient='closed_form' cannot be used: X has missing values (NaN), "
+                "which only autograd trains (the hand-written pass computes the "
+                "gradient for complete rows). Use gradient='auto' or 'autograd'."
+            )
+        if reset and np.any(counts == 0):
+            empty = np.flatnonzero(counts == 0)
+            names = getattr(self, "feature_names_in_", None)
+            shown = empty.tolist() if names is None else names[empty].tolist()
+            warn(
+                f"Columns {shown} of X have no observed values (all NaN): the model "
+                "learns nothing about them, and what it decodes there is its "
+                "untrained guess. Drop them, or fit on data where they are observed.",
+                UserWarning,
+            )
+
+    def _warn_on_scale(self, X, counts):
         """Warn when a column of X is far from the unit scale the Gaussian decoder
-        is built for (see _MAX_GAUSSIAN_SCALE); a constant column needs no spread."""
-        mean, std = _column_moments(X)
+        is built for (see _MAX_GAUSSIAN_SCALE); a constant column needs no spread,
+        and a column never observed has none."""
+        mean, std = _column_moments(X, counts)
         large = np.maximum(np.abs(mean), std)
         # Constant by its values: a constant's computed std can be 1e-17, not 0.
-        varying = X.max(axis=0) > X.min(axis=0)
+        low, high = _observed_range(X, axis=0)
+        varying = high > low  # False where nothing is observed (NaN)
         small = np.where(varying, std, np.inf)
         if large.max() > _MAX_GAUSSIAN_SCALE:
             column = int(np.argmax(large))
@@ -419,12 +489,14 @@ class BaseVAE(BaseEstimator):
             UserWarning,
         )
 
-    def _choose_likelihood(self, X):
-        """``likelihood``, resolved by "auto"'s rule (see ``VAETransformer``)."""
+    def _choose_likelihood(self, X, counts):
+        """``likelihood``, resolved by "auto"'s rule (see ``VAETransformer``) from
+        X's observed entries (``counts`` per column)."""
         if self.likelihood != "auto":
             return self.likelihood
         bernoulli = LIKELIHOODS["bernoulli"]()
-        if bernoulli.support_error(float(X.min()), float(X.max())) is not None:
+        x_min, x_max = _observed_range(X)
+        if bernoulli.support_error(float(x_min), float(x_max)) is not None:
             return "gaussian"
         # Within the tolerance that clipping allows, as rounding leaves them.
         low, high = 0.0 + SUPPORT_TOLERANCE, 1.0 - SUPPORT_TOLERANCE
@@ -432,16 +504,17 @@ class BaseVAE(BaseEstimator):
             np.count_nonzero((block <= low) | (block >= high))
             for block in _row_blocks(X)
         )
-        at_ends /= X.size
+        at_ends /= counts.sum()  # NaN compares False: never at an end
         return "bernoulli" if at_ends >= _AUTO_BERNOULLI_AT_ENDS else "gaussian"
 
     def _check_float32_range(self, X):
         # Training runs in float32: a finite float64 value beyond its range would
         # become inf there.
-        too_large = (X.max(axis=0) > _FLOAT32_MAX) | (X.min(axis=0) < -_FLOAT32_MAX)
+        low, high = _observed_range(X, axis=0)
+        too_large = (high > _FLOAT32_MAX) | (low < -_FLOAT32_MAX)
         if too_large.any():
             column = int(np.flatnonzero(too_large)[0])
-            value = float(X[np.argmax(np.abs(X[:, column])), column])
+            value = float(X[np.nanargmax(np.abs(X[:, column])), column])
             name = ""
             if hasattr(self, "feature_names_in_"):
                 name = f" ({self.feature_names_in_[column]!r})"
@@ -463,8 +536,11 @@ class BaseVAE(BaseEstimator):
 
     def _check_support(self, X, likelihood):
         """Refuse X outside the likelihood's support; the bounds to clip X to where
-        it lies just outside it (within the tolerance: rounding), else None."""
-        x_min, x_max = float(X.min()), float(X.max())
+        it lies just outside it (within the tolerance: rounding), else None. Only
+        observed entries count: X with none (all NaN) needs no clipping."""
+        x_min, x_max = (float(v) for v in _observed_range(X))
+        if math.isnan(x_min):
+            return None
         error = likelihood.support_error(x_min, x_max)
         if error is not None:
             raise ValueError(error)
@@ -549,6 +625,7 @@ class BaseVAE(BaseEstimator):
         X_monitor=None,
         eps_monitor=None,
         stop_rule=None,
+        complete=True,
     ):
         history = History(
             loss=self.loss_curve_,
@@ -557,7 +634,7 @@ class BaseVAE(BaseEstimator):
             validation=self.validation_scores_,
         )
         self.gradient_ = choose_gradient(
-            self.gradient, self.module_, self.objective, device
+            self.gradient, self.module_, self.objective, device, complete
         )
         batch_size = min(self.batch_size, len(X_train))
         self.n_threads_ = choose_threads(
@@ -658,7 +735,7 @@ class BaseVAE(BaseEstimator):
         """The fitted module in ``dtype`` (default: X's float dtype), and X checked,
         as rows in that dtype (a tensor, or read in batches from a memory map)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = self._validate_X(X, reset=False)
         clip = self._check_support(X, self.module_.likelihood)
         module, dtype, device = self._inference_module(dtype or X.dtype)
         return module, as_rows(X, dtype, device, clip), dtype, device
@@ -667,7 +744,7 @@ class BaseVAE(BaseEstimator):
     def _latent_means(self, X):
         """E_q[z | x] of X's rows, in X's float dtype (each member's ``transform``)."""
         module, X_t, _, _ = self._inference_setup(X)
-        return to_numpy(batched(lambda xb: module.encode(xb)[0], X_t))
+        return to_numpy(batched(lambda xb: encode_observed(module, xb)[0], X_t))
 
     @_limit_threads
     def kl_per_dimension(self, X):
@@ -689,7 +766,9 @@ class BaseVAE(BaseEstimator):
             Mean KL per latent dimension, in X's float dtype.
         """
         module, X_t, _, _ = self._inference_setup(X)
-        kl = batched(lambda xb: gaussian_kl_per_dimension(*module.encode(xb)), X_t)
+        kl = batched(
+            lambda xb: gaussian_kl_per_dimension(*encode_observed(module, xb)), X_t
+        )
         return to_numpy(kl.mean(0))
 
     # ------------------------------------------------------------------ scoring
@@ -810,4 +889,5 @@ class BaseVAE(BaseEstimator):
         if tags.transformer_tags is not None:
             tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.positive_only = self.likelihood == "bernoulli"
+        tags.input_tags.allow_nan = True
         return tags

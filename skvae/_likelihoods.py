@@ -29,9 +29,12 @@ GAUSSIAN_MIN_VARIANCE = 1e-3
 class Likelihood(ABC):
     """A factorised distribution p(x | z) over the features of x.
 
-    A new likelihood needs :meth:`log_prob`, :meth:`mean` and :meth:`sample`; training
-    differentiates :meth:`log_prob` with autograd. :meth:`log_prob_and_grad` may be
-    overridden with a closed form, which the hand-written training pass then uses.
+    A new likelihood needs :meth:`log_prob_terms` (each feature's log p(x_j | z)),
+    :meth:`mean` and :meth:`sample`; training differentiates their sum,
+    :meth:`log_prob`, with autograd. One that defines :meth:`log_prob` instead of
+    the terms trains on complete data only (missing values need the terms, see
+    :meth:`masked_log_prob`). :meth:`log_prob_and_grad` may be overridden with a
+    closed form, which the hand-written training pass then uses.
     """
 
     #: Name used by ``VAETransformer(likelihood=...)``.
@@ -41,9 +44,25 @@ class Likelihood(ABC):
     #: The interval x lies in; X within SUPPORT_TOLERANCE of it is clipped into it.
     support: tuple[float, float] = (-math.inf, math.inf)
 
-    @abstractmethod
+    def log_prob_terms(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
+        """Return each feature's log p(x_j | z), broadcasting x against heads."""
+        raise NotImplementedError(
+            f"The {self.name!r} likelihood defines no log_prob_terms, which learning "
+            "from missing values needs: it gives log p(x | z) of complete rows only."
+        )
+
     def log_prob(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
         """Return log p(x | z) summed over features, broadcasting x against heads."""
+        return self.log_prob_terms(x, heads).sum(-1)
+
+    def masked_log_prob(
+        self, x: Tensor, heads: tuple[Tensor, ...], observed: Tensor
+    ) -> Tensor:
+        """Return log p(x_obs | z): the terms of the features ``observed`` (a bool
+        mask shaped like ``x``) summed; missing entries of ``x`` must hold finite
+        placeholders, whose terms are dropped."""
+        terms = self.log_prob_terms(x, heads)
+        return torch.where(observed, terms, terms.new_zeros(())).sum(-1)
 
     @abstractmethod
     def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
@@ -100,11 +119,11 @@ class Gaussian(Likelihood):
     def log_var(self, raw: Tensor) -> Tensor:
         return self.min_log_var + F.softplus(raw - self.min_log_var)
 
-    def log_prob(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
+    def log_prob_terms(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
         mean, raw = heads
         log_var = self.log_var(raw)
         sq = (x - mean).square() * torch.exp(-log_var)
-        return -0.5 * (_LOG_2PI + log_var + sq).sum(-1)
+        return -0.5 * (_LOG_2PI + log_var + sq)
 
     def log_prob_and_grad(self, x: Tensor, out: Tensor) -> tuple[Tensor, Tensor]:
         n_features = out.shape[-1] // 2
@@ -146,9 +165,9 @@ class Bernoulli(Likelihood):
     n_heads = 1
     support = (0.0, 1.0)
 
-    def log_prob(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
+    def log_prob_terms(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
         (logits,) = heads
-        return (x * logits - F.softplus(logits)).sum(-1)
+        return x * logits - F.softplus(logits)
 
     def log_prob_and_grad(self, x: Tensor, out: Tensor) -> tuple[Tensor, Tensor]:
         x = x.expand_as(out)

@@ -5,6 +5,11 @@ differentiates them with autograd (the general path), so a new objective is a ne
 function here and one word in ``OBJECTIVES``, never a derivation. Every function
 takes draws ``eps`` of shape (L, B or 1, latent_dim): L draws per row, or L draws
 shared by every row.
+
+Rows may have missing entries, as NaN: they are left out of log p(x|z), so every
+objective becomes its bound on log p(x_obs), the observed part's likelihood
+(Mattei & Frellsen, 2019, "MIWAE"); the encoder sees them as 0 (see
+:func:`split_missing`). A batch without NaN is computed exactly as before.
 """
 
 from __future__ import annotations
@@ -44,16 +49,45 @@ def gaussian_kl(mu: Tensor, log_var: Tensor) -> Tensor:
     return gaussian_kl_per_dimension(mu, log_var).sum(-1)
 
 
+def split_missing(x: Tensor) -> tuple[Tensor, Tensor | None]:
+    """``x`` with its missing entries (NaN) set to 0, and the mask of observed ones.
+
+    The mask is None, and ``x`` itself comes back, where nothing is missing. Zero is
+    the encoder's input for a missing entry, as in MIWAE: the column mean of the
+    standardised data a Gaussian decoder is fitted to, the background of the images
+    a Bernoulli one is; it needs no state, and changes nothing for complete rows.
+    """
+    missing = torch.isnan(x)
+    if not bool(missing.any()):
+        return x, None
+    return x.masked_fill(missing, 0.0), ~missing
+
+
+def encode_observed(model: VAE, x: Tensor) -> tuple[Tensor, Tensor]:
+    """q(z | x_obs)'s ``(mu, log_var)``: the encoder on ``x`` with NaN set to 0."""
+    return model.encode(split_missing(x)[0])
+
+
+def _log_px(model: VAE, x: Tensor, observed: Tensor | None, z: Tensor) -> Tensor:
+    """log p(x_obs | z) for each draw in ``z`` (L, B, latent): (L, B)."""
+    heads = model.decode(z)
+    if observed is None:
+        return model.likelihood.log_prob(x, heads)
+    return model.likelihood.masked_log_prob(x, heads, observed)
+
+
 def elbo(model: VAE, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
     """The two terms of the ELBO per row, with L draws ``eps`` of shape (L, B, latent).
 
     Returns ``(log_px, kl)``, each of shape (B,): the Monte-Carlo estimate
     (1/L) sum_l log p(x|z_l) and the analytic KL, so ELBO = log_px - kl (eq. 10 of
     Kingma & Welling, 2013). ``eps`` of shape (L, 1, latent) shares draws across rows.
+    With missing entries in ``x``, ``log_px`` is that of the observed ones.
     """
+    x, observed = split_missing(x)
     mu, log_var = model.encode(x)  # (B, latent_dim)
     z = model.reparameterize(mu, log_var, eps)  # (L, B, latent_dim)
-    log_px = model.likelihood.log_prob(x, model.decode(z))  # (L, B)
+    log_px = _log_px(model, x, observed, z)  # (L, B)
     return log_px.mean(0), gaussian_kl(mu, log_var)
 
 
@@ -68,10 +102,12 @@ def log_weights(model: VAE, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor, Ten
 
     Returns ``(log_px, log_ratio, kl)``: the first two of shape (K, B), their sum
     being the log importance weight of each draw; ``kl`` is the analytic KL, (B,).
+    With missing entries in ``x``, ``log_px`` is that of the observed ones.
     """
+    x, observed = split_missing(x)
     mu, log_var = model.encode(x)  # (B, latent_dim)
     z = model.reparameterize(mu, log_var, eps)  # (K, B, latent_dim)
-    log_px = model.likelihood.log_prob(x, model.decode(z))  # (K, B)
+    log_px = _log_px(model, x, observed, z)  # (K, B)
     # The 2*pi terms cancel, and (z - mu) / sigma is eps exactly.
     log_ratio = 0.5 * (log_var + eps.square() - z.square()).sum(-1)  # (K, B)
     return log_px, log_ratio, gaussian_kl(mu, log_var)

@@ -336,3 +336,10 @@ class VAEOutlierDetector(
             Means of q(z | x), row by row independent of the other rows.
         """
         return self._latent_means(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # A row's log-likelihood over fewer observed features is not comparable
+        # with a complete row's, so missing values are refused, not scored.
+        tags.input_tags.allow_nan = False
+        return tags

@@ -102,17 +102,24 @@ def closed_form_step(model: VAE, x: Tensor, eps: Tensor, beta: float):
 
 
 def choose_gradient(
-    requested: str, model: VAE, objective: str, device: torch.device
+    requested: str,
+    model: VAE,
+    objective: str,
+    device: torch.device,
+    complete: bool = True,
 ) -> str:
     """Resolve ``requested`` (one of :data:`GRADIENTS`) to "autograd" or "closed_form".
 
     The rule for "auto": the hand-written pass where it computes exactly this model
     and objective (the ELBO of skvae's own MLP VAE), the likelihood's gradient is a
-    closed form, and the device is the CPU, where ``benchmarks/speed.py`` measures its
-    gain; autograd everywhere else. "closed_form" where the pass does not apply
-    raises ``ValueError`` saying why.
+    closed form, the data are ``complete`` (no missing values), and the device is
+    the CPU, where ``benchmarks/speed.py`` measures its gain; autograd everywhere
+    else. "closed_form" where the pass does not apply raises ``ValueError`` saying
+    why.
     """
     reason = unsupported_reason(objective, model)
+    if reason is None and not complete:
+        reason = "the data have missing values, which only autograd trains"
     if requested == "closed_form":
         if reason is not None:
             raise ValueError(f"gradient='closed_form' cannot be used: {reason}.")

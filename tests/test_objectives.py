@@ -351,3 +351,77 @@ def test_objectives_share_one_shape(name):
     assert all(t.shape == (7,) for t in terms)
     # At beta = 1 the loss is the negative of the bound.
     torch.testing.assert_close(terms.loss, -terms.bound)
+
+
+# ------------------------------------------------------------------ missing values
+
+
+def _hide(x, seed, share=0.4):
+    """``x`` with about ``share`` of its entries NaN, row 0 complete and row 1
+    empty; and the mask of the observed entries."""
+    observed = torch.rand(x.shape, generator=gen(seed)) >= share
+    observed[0], observed[1] = True, False
+    return torch.where(observed, x, torch.nan), observed
+
+
+def _observed_terms_reference(model, x, observed, z):
+    """Each draw's sum over the observed features of log p(x_j | z), from
+    torch.distributions, with the missing entries of x at 0."""
+    heads = model.decode(z)
+    if model.config.likelihood == "bernoulli":
+        terms = TorchBernoulli(logits=heads[0]).log_prob(x.expand_as(heads[0]))
+    else:
+        mean, raw = heads
+        std = torch.sqrt(GAUSSIAN_MIN_VARIANCE + torch.exp(raw))
+        terms = Normal(mean, std).log_prob(x)
+    return (terms * observed).sum(-1)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+def test_elbo_leaves_missing_entries_out(likelihood):
+    model = small_vae(likelihood)
+    x = data(likelihood, 8, seed=50)
+    x_nan, observed = _hide(x, seed=51)
+    eps = randn(3, 8, LATENT, seed=52)
+    log_px, kl = elbo(model, x_nan, eps)
+    # The encoder sees missing entries as 0.
+    x0 = torch.where(observed, x, 0.0)
+    mu, log_var = model.encode(x0)
+    z = mu + torch.exp(0.5 * log_var) * eps
+    ref = _observed_terms_reference(model, x0, observed, z).mean(0)
+    torch.testing.assert_close(log_px, ref)
+    torch.testing.assert_close(kl, gaussian_kl(mu, log_var))
+    assert log_px[1] == 0.0  # nothing observed: log p(x_obs | z) = log 1
+    # A complete row scores as it does in a batch without NaN.
+    complete = elbo(model, x[:1], eps[:, :1])
+    torch.testing.assert_close(log_px[0], complete[0][0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+def test_importance_log_likelihood_of_the_observed_part(likelihood):
+    model = small_vae(likelihood, seed=3)
+    x = data(likelihood, 8, seed=53)
+    x_nan, observed = _hide(x, seed=54)
+    eps = randn(5, 1, LATENT, seed=55)
+    got = importance_log_likelihood(model, x_nan, eps)
+    x0 = torch.where(observed, x, 0.0)
+    mu, log_var = model.encode(x0)
+    q = Normal(mu, torch.exp(0.5 * log_var))
+    z = q.mean + q.stddev * eps
+    log_w = (
+        _observed_terms_reference(model, x0, observed, z)
+        + Normal(0.0, 1.0).log_prob(z).sum(-1)
+        - q.log_prob(z).sum(-1)
+    )
+    torch.testing.assert_close(got, torch.logsumexp(log_w, 0) - math.log(5))
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_missing_entries_give_finite_gradients(name):
+    model = small_vae("gaussian", seed=4)
+    x_nan, _ = _hide(data("gaussian", 8, seed=56), seed=57)
+    terms = OBJECTIVES[name](model, x_nan, randn(3, 8, LATENT, seed=58), 1.0)
+    terms.loss.sum().backward()
+    assert torch.isfinite(terms.loss).all()
+    for p in model.parameters():
+        assert torch.isfinite(p.grad).all()

@@ -233,3 +233,14 @@ def test_trimmed_fit_over_a_memmap_equals_fit_in_memory(tmp_path):
     np.testing.assert_array_equal(
         from_disk.score_samples(mapped), in_memory.score_samples(X)
     )
+
+
+def test_missing_values_are_refused(detector):
+    # Log-likelihoods over fewer observed features are not comparable scores.
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        VAEOutlierDetector(**FAST).fit(X_nan)
+    with pytest.raises(ValueError, match="NaN"):
+        detector.score_samples(X_nan)
+    assert not detector.__sklearn_tags__().input_tags.allow_nan

@@ -294,6 +294,13 @@ def test_choose_gradient_refuses_the_fast_path_where_it_does_not_apply():
     assert choose_gradient("auto", model, "elbo", CPU) == "autograd"
 
 
+def test_choose_gradient_takes_autograd_for_missing_values():
+    assert choose_gradient("auto", _model(), "elbo", CPU) == "closed_form"
+    assert choose_gradient("auto", _model(), "elbo", CPU, complete=False) == "autograd"
+    with pytest.raises(ValueError, match="missing values"):
+        choose_gradient("closed_form", _model(), "elbo", CPU, complete=False)
+
+
 # ------------------------------------------------------------------ StopRule
 
 
