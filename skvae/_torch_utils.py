@@ -46,10 +46,11 @@ def to_tensor(X: np.ndarray, dtype: torch.dtype, device: torch.device) -> Tensor
 
 def is_memory_mapped(X: np.ndarray) -> bool:
     """Whether ``X``'s data lie in a memory-mapped file (``np.memmap``, ``np.load``
-    with ``mmap_mode``, or a view of one)."""
+    with ``mmap_mode``, or a view of one): whether an ``mmap.mmap`` holds them. An
+    unpickled ``np.memmap`` owns a copy in memory, and is not one."""
     base = X
     while base is not None:
-        if isinstance(base, (np.memmap, mmap.mmap)):
+        if isinstance(base, mmap.mmap):
             return True
         base = getattr(base, "base", None)
     return False

@@ -1,6 +1,7 @@
 """The numpy/torch bridge: devices, conversion, quasi-random draws, batching."""
 
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -241,6 +242,7 @@ def test_memory_maps_and_their_views_are_recognised(tmp_path, mode):
     assert is_memory_mapped(np.asarray(mapped)[1:])  # what validate_data returns
     assert not is_memory_mapped(X)
     assert not is_memory_mapped(np.array(mapped))  # a copy in memory
+    assert not is_memory_mapped(pickle.loads(pickle.dumps(mapped)))  # a copy, too
 
 
 def test_memory_map_from_np_load_is_recognised(tmp_path):
