@@ -441,16 +441,25 @@ class BaseVAE(BaseEstimator):
                 "which only autograd trains (the hand-written pass computes the "
                 "gradient for complete rows). Use gradient='auto' or 'autograd'."
             )
+        if reset:
+            self._empty_features = counts == 0
         if reset and np.any(counts == 0):
             empty = np.flatnonzero(counts == 0)
             names = getattr(self, "feature_names_in_", None)
             shown = empty.tolist() if names is None else names[empty].tolist()
             warn(
-                f"Columns {shown} of X have no observed values (all NaN): the model "
-                "learns nothing about them, and what it decodes there is its "
-                "untrained guess. Drop them, or fit on data where they are observed.",
+                f"Columns {shown} of X have no observed values (all missing): the "
+                f"model learns nothing about them; {self._empty_features_effect()}",
                 UserWarning,
             )
+
+    def _empty_features_effect(self):
+        """What becomes of features with nothing observed in fit (the warning's
+        end)."""
+        return (
+            "what it decodes there is its untrained guess. Drop them, or fit on "
+            "data where they are observed."
+        )
 
     def _warn_on_scale(self, X, counts):
         """Warn when a column of X is far from the unit scale the Gaussian decoder

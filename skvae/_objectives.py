@@ -68,9 +68,10 @@ def encode_observed(model: VAE, x: Tensor) -> tuple[Tensor, Tensor]:
     return model.encode(split_missing(x)[0])
 
 
-def _log_px(model: VAE, x: Tensor, observed: Tensor | None, z: Tensor) -> Tensor:
-    """log p(x_obs | z) for each draw in ``z`` (L, B, latent): (L, B)."""
-    heads = model.decode(z)
+def _log_px(
+    model: VAE, x: Tensor, observed: Tensor | None, heads: tuple[Tensor, ...]
+) -> Tensor:
+    """log p(x_obs | z) for the decoder's ``heads`` at each draw of z: (L, B)."""
     if observed is None:
         return model.likelihood.log_prob(x, heads)
     return model.likelihood.masked_log_prob(x, heads, observed)
@@ -87,7 +88,7 @@ def elbo(model: VAE, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
     x, observed = split_missing(x)
     mu, log_var = model.encode(x)  # (B, latent_dim)
     z = model.reparameterize(mu, log_var, eps)  # (L, B, latent_dim)
-    log_px = _log_px(model, x, observed, z)  # (L, B)
+    log_px = _log_px(model, x, observed, model.decode(z))  # (L, B)
     return log_px.mean(0), gaussian_kl(mu, log_var)
 
 
@@ -106,11 +107,26 @@ def log_weights(model: VAE, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor, Ten
     """
     x, observed = split_missing(x)
     mu, log_var = model.encode(x)  # (B, latent_dim)
+    _, _, log_px, log_ratio = _draws(model, x, observed, mu, log_var, eps)
+    return log_px, log_ratio, gaussian_kl(mu, log_var)
+
+
+def _draws(
+    model: VAE,
+    x: Tensor,
+    observed: Tensor | None,
+    mu: Tensor,
+    log_var: Tensor,
+    eps: Tensor,
+) -> tuple[Tensor, tuple[Tensor, ...], Tensor, Tensor]:
+    """For z_k = mu + sigma * eps_k: z (K, B, latent), the decoder's heads,
+    log p(x_obs | z_k) and log p(z_k) - log q(z_k | x), both (K, B)."""
     z = model.reparameterize(mu, log_var, eps)  # (K, B, latent_dim)
-    log_px = _log_px(model, x, observed, z)  # (K, B)
+    heads = model.decode(z)
+    log_px = _log_px(model, x, observed, heads)  # (K, B)
     # The 2*pi terms cancel, and (z - mu) / sigma is eps exactly.
     log_ratio = 0.5 * (log_var + eps.square() - z.square()).sum(-1)  # (K, B)
-    return log_px, log_ratio, gaussian_kl(mu, log_var)
+    return z, heads, log_px, log_ratio
 
 
 def _log_mean_exp(values: Tensor) -> Tensor:
@@ -138,6 +154,86 @@ def importance_log_likelihood(
         total = part if total is None else torch.logaddexp(total, part)
         n_draws += chunk.shape[0]
     return total - math.log(n_draws)
+
+
+def conditional_mean(model: VAE, x: Tensor, eps: Tensor | Iterable[Tensor]) -> Tensor:
+    """E[x | x_obs] per row, by self-normalised importance sampling (MIWAE).
+
+    sum_k w_k E[x | z_k] / sum_k w_k, with w_k = p(x_obs | z_k) p(z_k) / q(z_k | x)
+    and z_k = mu + sigma * eps_k (Mattei & Frellsen, 2019, eq. 9), for ``eps`` of
+    shape (K, B or 1, latent) or an iterable of chunks of the K draws, combined
+    with a running maximum so that memory is bounded by a chunk. Shape (B,
+    n_features); observed entries are the model's too (the caller keeps the data's).
+    A row whose weights all vanish or overflow gets the decoder's mean at mu.
+    """
+    x, observed = split_missing(x)
+    mu, log_var = model.encode(x)  # (B, latent_dim)
+    top = total = weighted = None
+    for chunk in [eps] if isinstance(eps, Tensor) else eps:
+        _, heads, log_px, log_ratio = _draws(model, x, observed, mu, log_var, chunk)
+        log_w = torch.nan_to_num(log_px + log_ratio, nan=-math.inf)  # (k, B)
+        means = model.likelihood.mean(heads)  # (k, B, n_features)
+        new_top = (
+            log_w.max(0).values
+            if top is None
+            else torch.maximum(top, log_w.max(0).values)
+        )
+        safe_top = torch.where(torch.isfinite(new_top), new_top, 0.0)
+        w = torch.exp(log_w - safe_top)  # (k, B), at most 1
+        part, part_weighted = w.sum(0), torch.einsum("kb,kbf->bf", w, means)
+        if top is None:
+            total, weighted = part, part_weighted
+        else:
+            scale = torch.exp(
+                torch.where(torch.isfinite(top), top, -math.inf) - safe_top
+            )
+            total = total * scale + part
+            weighted = weighted * scale.unsqueeze(-1) + part_weighted
+        top = new_top
+    result = weighted / total.unsqueeze(-1)
+    fallback = ~(torch.isfinite(result).all(-1) & (total > 0))
+    if bool(fallback.any()):
+        at_mu = model.likelihood.mean(model.decode(mu))
+        result = torch.where(fallback.unsqueeze(-1), at_mu, result)
+    return result
+
+
+def conditional_sample(
+    model: VAE, x: Tensor, n_draws: int, generator: torch.Generator, chunk: int
+) -> Tensor:
+    """One draw per row from the model's p(x | x_obs), by sampling importance
+    resampling (MIWAE's multiple imputation).
+
+    ``n_draws`` proposals z_k ~ q(z | x), ``chunk`` at a time, all from
+    ``generator``; one of them is picked with probability w_k / sum_j w_j (the
+    Gumbel-max trick, so that only the running winner is kept), and x is drawn
+    from p(x | z_k) (observation noise included). Shape (B, n_features).
+    """
+    x, observed = split_missing(x)
+    mu, log_var = model.encode(x)  # (B, latent_dim)
+    best_key = best_z = None
+    for start in range(0, n_draws, chunk):
+        k = min(chunk, n_draws - start)
+        eps = torch.randn(
+            (k, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device
+        )
+        z, _, log_px, log_ratio = _draws(model, x, observed, mu, log_var, eps)
+        log_w = torch.nan_to_num(log_px + log_ratio, nan=-math.inf)  # (k, B)
+        u = torch.rand(
+            log_w.shape, generator=generator, dtype=mu.dtype, device=mu.device
+        )
+        tiny = torch.finfo(mu.dtype).tiny
+        keys = log_w - torch.log(-torch.log(u.clamp(tiny, 1.0 - 1e-16)))
+        key, winner = keys.max(0)  # (B,)
+        z_win = z.gather(0, winner.view(1, -1, 1).expand(1, *mu.shape))[0]
+        if best_key is None:
+            best_key, best_z = key, z_win
+        else:
+            better = key > best_key
+            best_key = torch.where(better, key, best_key)
+            best_z = torch.where(better.unsqueeze(-1), z_win, best_z)
+    # A row whose weights all vanished keeps the first chunk's argmax, a draw of q.
+    return model.likelihood.sample(model.decode(best_z), generator)
 
 
 def negative_iwae(model: VAE, x: Tensor, eps: Tensor, beta: float = 1.0) -> LossTerms:

@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skvae import VAEOutlierDetector, VAETransformer
+from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
 
 ESTIMATORS = [
     VAETransformer(),
@@ -34,6 +34,15 @@ ESTIMATORS = [
         contamination=0.1,
         score_method="elbo",
         support_fraction=1.0,
+        hidden_layer_sizes=(16,),
+        max_iter=50,
+    ),
+    VAEImputer(),
+    VAEImputer(
+        add_indicator=True,
+        keep_empty_features=True,
+        sample_posterior=True,
+        n_importance_samples=10,
         hidden_layer_sizes=(16,),
         max_iter=50,
     ),
@@ -60,7 +69,15 @@ EXTRA_CHECKS = [
 @pytest.mark.parametrize(
     "estimator",
     ESTIMATORS,
-    ids=["default", "second", "iwae", "detector", "detector_elbo"],
+    ids=[
+        "default",
+        "second",
+        "iwae",
+        "detector",
+        "detector_elbo",
+        "imputer",
+        "imputer_sampling",
+    ],
 )
 @pytest.mark.parametrize("check", EXTRA_CHECKS, ids=lambda c: c.__name__)
 def test_checks_check_estimator_leaves_out(estimator, check):

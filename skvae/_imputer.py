@@ -1,0 +1,354 @@
+"""VAEImputer: missing values filled in from a VAE trained on the incomplete data
+(MIWAE), with ``SimpleImputer``'s and ``IterativeImputer``'s API."""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import TransformerMixin, _fit_context
+from sklearn.impute import MissingIndicator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import MissingValues
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+
+from skvae._base import (
+    _SCORE_CHUNK,
+    _SCORE_SEED,
+    _SEED_MAX,
+    BaseVAE,
+    _Count,
+    _limit_threads,
+)
+from skvae._docs import ATTRIBUTES, PARAMETERS, indent
+from skvae._objectives import conditional_mean, conditional_sample
+from skvae._torch_utils import (
+    as_rows,
+    batched,
+    make_generator,
+    standard_normal_chunks,
+    to_numpy,
+)
+
+
+def _is_nan(value):
+    return isinstance(value, Real) and math.isnan(value)
+
+
+class VAEImputer(TransformerMixin, BaseVAE):
+    __doc__ = (
+        "Imputation of missing values by a variational autoencoder (MIWAE)."
+        """
+
+    The VAE learns from the incomplete rows themselves: missing entries are left
+    out of its likelihood (see ``VAETransformer``). ``transform`` fills each
+    missing entry with the model's conditional expectation E[x_mis | x_obs],
+    estimated by self-normalised importance sampling with
+    ``n_importance_samples`` draws from q(z | x_obs) (Mattei & Frellsen, 2019):
+    with ``sample_posterior=False`` the draws are quasi-random and fixed, so the
+    imputations are deterministic and each row's is independent of the other
+    rows; with ``sample_posterior=True`` each call draws one imputation from the
+    model's conditional p(x_mis | x_obs) (sampling importance resampling, then
+    the decoder's noise), seeded by ``random_state``, so that fits or calls with
+    different seeds give multiple imputations, as with ``IterativeImputer``.
+    Observed values come back unchanged, bit for bit.
+
+    Parameters
+    ----------
+    latent_dim : int, default=5
+        Dimension of the latent space.
+
+    missing_values : int, float or np.nan, default=np.nan
+        The placeholder for missing values, as in ``SimpleImputer``: every entry
+        equal to it is imputed. With a value other than NaN, X may hold no NaN.
+
+    add_indicator : bool, default=False
+        If True, a ``MissingIndicator`` transform is stacked onto the output:
+        one 0/1 column for each feature that had missing values in ``fit``.
+
+    keep_empty_features : bool, default=False
+        Features with no observed value in ``fit`` are dropped from
+        ``transform``'s output (with a warning in ``fit``), as ``SimpleImputer``
+        drops them; with True they are kept and imputed with 0.
+
+    n_importance_samples : int, default=100
+        Draws K from q(z | x_obs) per row with missing values.
+
+    sample_posterior : bool, default=False
+        Whether ``transform`` draws an imputation from the model's conditional
+        instead of returning its mean.
+
+"""
+        + indent(PARAMETERS)
+        + """
+    Attributes
+    ----------
+"""
+        + indent(ATTRIBUTES)
+        + """
+    indicator_ : MissingIndicator or None
+        The indicator stacked onto the output, with ``add_indicator=True``.
+
+    See Also
+    --------
+    sklearn.impute.SimpleImputer : Column statistics; the API followed here.
+    sklearn.impute.IterativeImputer : Chained regressions, with
+        ``sample_posterior`` as here.
+    skvae.VAETransformer : The same model, learning from incomplete rows.
+
+    References
+    ----------
+    P.-A. Mattei and J. Frellsen, "MIWAE: Deep Generative Modelling and
+    Imputation of Incomplete Data Sets", ICML 2019, arXiv:1812.02633.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae import VAEImputer
+    >>> X = [[1.0, 2.0], [np.nan, 4.0], [5.0, np.nan], [7.0, 8.0]]
+    >>> imputer = VAEImputer(max_iter=5, random_state=0).fit(X)
+    >>> imputer.transform(X).shape
+    (4, 2)
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **BaseVAE._parameter_constraints,
+        "missing_values": [MissingValues(numeric_only=True)],
+        "add_indicator": ["boolean"],
+        "keep_empty_features": ["boolean"],
+        "n_importance_samples": [_Count(Integral, 1, None, closed="left")],
+        "sample_posterior": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        latent_dim=5,
+        *,
+        missing_values=np.nan,
+        add_indicator=False,
+        keep_empty_features=False,
+        n_importance_samples=100,
+        sample_posterior=False,
+        hidden_layer_sizes=(100,),
+        activation="tanh",
+        likelihood="auto",
+        objective="elbo",
+        beta=1.0,
+        n_mc_samples=1,
+        batch_size=100,
+        learning_rate_init=1e-3,
+        max_iter=200,
+        optimizer="adam",
+        alpha=1e-4,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        gradient="auto",
+        n_threads=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            latent_dim,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            likelihood=likelihood,
+            objective=objective,
+            beta=beta,
+            n_mc_samples=n_mc_samples,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            optimizer=optimizer,
+            alpha=alpha,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            gradient=gradient,
+            n_threads=n_threads,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.missing_values = missing_values
+        self.add_indicator = add_indicator
+        self.keep_empty_features = keep_empty_features
+        self.n_importance_samples = n_importance_samples
+        self.sample_posterior = sample_posterior
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the VAE to X's observed entries.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, with ``missing_values`` where entries are missing.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted imputer.
+        """
+        fresh = not (self.warm_start and hasattr(self, "module_"))
+        self._fit(X, fresh=fresh)
+        if fresh:
+            self._fit_indicator(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one epoch over X's observed entries; the first call decides which
+        features the indicator covers and which are empty.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The updated imputer.
+        """
+        first = not hasattr(self, "module_")
+        super().partial_fit(X)
+        if first:
+            self._fit_indicator(X)
+        return self
+
+    def _fit_indicator(self, X):
+        self.indicator_ = None
+        if self.add_indicator:
+            self.indicator_ = MissingIndicator(error_on_new=False)
+            self.indicator_.fit(self._validate_X(X, reset=False))
+
+    def _validate_X(self, X, reset):
+        """X checked, with NaN wherever it held ``missing_values``."""
+        X = super()._validate_X(X, reset)
+        if not _is_nan(self.missing_values):
+            X = np.where(X == self.missing_values, np.nan, X).astype(
+                X.dtype, copy=False
+            )
+        return X
+
+    def _empty_features_effect(self):
+        if self.keep_empty_features:
+            return "transform imputes them with 0 (keep_empty_features=True)."
+        return (
+            "transform drops them from its output, as SimpleImputer does "
+            "(keep_empty_features=True keeps them, imputed with 0)."
+        )
+
+    # --------------------------------------------------------------- imputation
+
+    @_limit_threads
+    def transform(self, X):
+        """Impute every missing entry of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data to complete.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features_out)
+            X with its missing entries filled, in X's float dtype; features with
+            nothing observed in ``fit`` dropped unless ``keep_empty_features``,
+            and the indicator's columns after them with ``add_indicator``.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        clip = self._check_support(X, self.module_.likelihood)
+        missing = np.isnan(X)
+        rows = np.flatnonzero(missing.any(axis=1))
+        out = X.copy()
+        if rows.size:
+            filled = self._impute(X[rows], clip)
+            out[rows] = np.where(missing[rows], filled.astype(X.dtype), X[rows])
+        empty = self._empty_features
+        if self.keep_empty_features:
+            out[:, empty] = 0.0
+        else:
+            out = out[:, ~empty]
+        if self.indicator_ is not None:
+            indicator = self.indicator_.transform(X).astype(out.dtype)
+            out = np.hstack([out, indicator])
+        return out
+
+    def _impute(self, X, clip):
+        """The imputations of the rows of X (all with missing values), in float64:
+        conditional means, or one draw each with ``sample_posterior``."""
+        module, dtype, device = self._inference_module(np.float64)
+        X_t = as_rows(X, dtype, device, clip)
+        latent_dim = module.config.latent_dim
+        n_draws = self.n_importance_samples
+        per_chunk = max(1, _SCORE_CHUNK // self.n_features_in_)
+        rows = self._score_batch(min(n_draws, per_chunk))
+        if self.sample_posterior:
+            seed = check_random_state(self.random_state).randint(_SEED_MAX)
+            generator = make_generator(seed, device)
+            return to_numpy(
+                batched(
+                    lambda xb: conditional_sample(
+                        module, xb, n_draws, generator, per_chunk
+                    ),
+                    X_t,
+                    rows,
+                )
+            )
+
+        def row_mean(xb):
+            # The same chunks of the same draws for every batch of rows.
+            chunks = standard_normal_chunks(
+                n_draws, latent_dim, _SCORE_SEED, per_chunk, dtype
+            )
+            eps = (chunk.to(device).unsqueeze(1) for chunk in chunks)
+            return conditional_mean(module, xb, eps)
+
+        return to_numpy(batched(row_mean, X_t, rows))
+
+    def get_feature_names_out(self, input_features=None):
+        """Get output feature names for transformation.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input features; by default ``feature_names_in_``, or ``x0`` to
+            ``x(n_features_in_ - 1)``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The kept input features, then the indicator's.
+        """
+        check_is_fitted(self, "n_features_in_")
+        input_features = _check_feature_names_in(self, input_features)
+        names = input_features
+        if not self.keep_empty_features:
+            names = input_features[~self._empty_features]
+        if self.indicator_ is not None:
+            indicator = self.indicator_.get_feature_names_out(input_features)
+            names = np.concatenate([names, indicator])
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = _is_nan(self.missing_values)
+        return tags
