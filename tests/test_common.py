@@ -28,7 +28,9 @@ ESTIMATORS = [
         learning_rate_init=0.01,
         gradient="autograd",
     ),
-    VAETransformer(objective="iwae", n_mc_samples=5),
+    VAETransformer(
+        objective="iwae", n_mc_samples=5, hidden_layer_sizes=(16,), max_iter=50
+    ),
     VAEOutlierDetector(),
     VAEOutlierDetector(
         contamination=0.1,
