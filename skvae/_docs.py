@@ -215,3 +215,16 @@ feature_names_in_ : ndarray of shape (n_features_in_,)
 def indent(text: str) -> str:
     """``text`` indented by four spaces, as it stands inside a class docstring."""
     return textwrap.indent(text, "    ")
+
+
+def with_defaults(entries: str, **defaults: str) -> str:
+    """``entries`` with the ``default=`` of each named parameter replaced, for a
+    member whose defaults differ (the values as the docstring writes them)."""
+    for name, value in defaults.items():
+        head, found, rest = entries.partition(f"\n{name} : ")
+        if not found:
+            raise ValueError(f"No entry for {name!r}.")
+        line, newline, tail = rest.partition("\n")
+        kind = line.rsplit(", default=", 1)[0]
+        entries = f"{head}\n{name} : {kind}, default={value}{newline}{tail}"
+    return entries
