@@ -868,19 +868,26 @@ class BaseVAE(BaseEstimator):
 
     def _log_px(self, module, X_t, dtype, device, n_samples):
         """log_marginal_likelihood of the checked X_t, as a tensor."""
+        return self._batched_over_draws(
+            importance_log_likelihood, module, X_t, dtype, device, n_samples
+        )
+
+    def _batched_over_draws(self, estimate, module, X_t, dtype, device, n_draws):
+        """``estimate(module, xb, eps)`` of each batch of rows, with ``n_draws``
+        fixed quasi-random draws shared by every row, passed in chunks so that a
+        batch decodes at most _SCORE_CHUNK values whatever ``n_draws``."""
         latent_dim = module.config.latent_dim
         per_chunk = max(1, _SCORE_CHUNK // self.n_features_in_)
 
-        def row_log_px(xb):
+        def on_batch(xb):
             # The same chunks of the same draws for every batch of rows.
             chunks = standard_normal_chunks(
-                n_samples, latent_dim, _SCORE_SEED, per_chunk, dtype
+                n_draws, latent_dim, _SCORE_SEED, per_chunk, dtype
             )
             eps = (chunk.to(device).unsqueeze(1) for chunk in chunks)
-            return importance_log_likelihood(module, xb, eps)
+            return estimate(module, xb, eps)
 
-        rows = self._score_batch(min(n_samples, per_chunk))
-        return batched(row_log_px, X_t, rows)
+        return batched(on_batch, X_t, self._score_batch(min(n_draws, per_chunk)))
 
     def _score_batch(self, n_draws):
         """Rows per batch so that a batch decodes at most _SCORE_CHUNK values."""

@@ -13,7 +13,6 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from skvae._base import (
     _SCORE_CHUNK,
-    _SCORE_SEED,
     _SEED_MAX,
     BaseVAE,
     _Count,
@@ -25,7 +24,6 @@ from skvae._torch_utils import (
     as_rows,
     batched,
     make_generator,
-    standard_normal_chunks,
     to_numpy,
 )
 
@@ -312,32 +310,21 @@ class VAEImputer(TransformerMixin, BaseVAE):
         conditional means, or one draw each with ``sample_posterior``."""
         module, dtype, device = self._inference_module(np.float64)
         X_t = as_rows(X, dtype, device, clip)
-        latent_dim = module.config.latent_dim
         n_draws = self.n_importance_samples
-        per_chunk = max(1, _SCORE_CHUNK // self.n_features_in_)
-        rows = self._score_batch(min(n_draws, per_chunk))
-        if self.sample_posterior:
-            seed = check_random_state(self.random_state).randint(_SEED_MAX)
-            generator = make_generator(seed, device)
+        if not self.sample_posterior:
             return to_numpy(
-                batched(
-                    lambda xb: conditional_sample(
-                        module, xb, n_draws, generator, per_chunk
-                    ),
-                    X_t,
-                    rows,
+                self._batched_over_draws(
+                    conditional_mean, module, X_t, dtype, device, n_draws
                 )
             )
+        seed = check_random_state(self.random_state).randint(_SEED_MAX)
+        generator = make_generator(seed, device)
+        per_chunk = max(1, _SCORE_CHUNK // self.n_features_in_)
 
-        def row_mean(xb):
-            # The same chunks of the same draws for every batch of rows.
-            chunks = standard_normal_chunks(
-                n_draws, latent_dim, _SCORE_SEED, per_chunk, dtype
-            )
-            eps = (chunk.to(device).unsqueeze(1) for chunk in chunks)
-            return conditional_mean(module, xb, eps)
+        def draw(xb):
+            return conditional_sample(module, xb, n_draws, generator, per_chunk)
 
-        return to_numpy(batched(row_mean, X_t, rows))
+        return to_numpy(batched(draw, X_t, self._score_batch(min(n_draws, per_chunk))))
 
     def get_feature_names_out(self, input_features=None):
         """Get output feature names for transformation.
