@@ -199,3 +199,40 @@ def table(columns: list[Column], rows: list[dict], caption: str = "") -> list[st
     lines.append("|" + "---|" * len(columns))
     lines += ["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in rows]
     return [*lines, ""]
+
+
+def grouped_bars(
+    per_set: list[dict],
+    panel_key: str,
+    panels: tuple[str, ...],
+    value_key: str,
+    colours: str = "tab10",
+):
+    """One panel per value of ``panel_key``: a group of bars per data set, one bar
+    per method, of ``value_key`` (NaN where absent). Returns (fig, axes); the
+    caller labels, saves and closes it. matplotlib is imported here, headless."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(e["data"] for e in per_set))
+    methods = list(dict.fromkeys(e["method"] for e in per_set))
+    values = {(e[panel_key], e["data"], e["method"]): e[value_key] for e in per_set}
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 4.2), sharey=True)
+    width = 0.8 / len(methods)
+    palette = plt.get_cmap(colours).colors
+    for ax, panel in zip(axes, panels, strict=True):
+        for i, method in enumerate(methods):
+            heights = [values.get((panel, n, method), np.nan) for n in names]
+            ax.bar(
+                np.arange(len(names)) + i * width,
+                heights,
+                width,
+                label=method,
+                color=palette[i % len(palette)],
+            )
+        ax.set_xticks(np.arange(len(names)) + width * (len(methods) - 1) / 2)
+        ax.set_xticklabels(names, rotation=20, fontsize=8)
+        ax.set_title(panel)
+    return fig, axes

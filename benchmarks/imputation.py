@@ -54,6 +54,7 @@ from sklearn.preprocessing import StandardScaler
 
 from benchmarks._report import (
     col,
+    grouped_bars,
     means_by,
     stamp,
     stamp_line,
@@ -275,41 +276,11 @@ def summarise(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def figure(per_set: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(dict.fromkeys(e["data"] for e in per_set))
-    methods = list(dict.fromkeys(e["method"] for e in per_set))
-    fig, axes = plt.subplots(1, len(PATTERNS), figsize=(13, 4.2), sharey=True)
-    width = 0.8 / len(methods)
-    colours = plt.get_cmap("tab10").colors
-    for ax, pattern in zip(axes, PATTERNS, strict=True):
-        for i, method in enumerate(methods):
-            values = [
-                next(
-                    (
-                        e["vs_best"]
-                        for e in per_set
-                        if (e["pattern"], e["data"], e["method"])
-                        == (pattern, n, method)
-                    ),
-                    np.nan,
-                )
-                for n in names
-            ]
-            ax.bar(
-                np.arange(len(names)) + i * width,
-                values,
-                width,
-                label=method,
-                color=colours[i % len(colours)],
-            )
+    fig, axes = grouped_bars(per_set, "pattern", PATTERNS, "vs_best")
+    for ax in axes:
         ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_xticks(np.arange(len(names)) + width * (len(methods) - 1) / 2)
-        ax.set_xticklabels(names, rotation=20, fontsize=8)
-        ax.set_title(pattern)
     axes[0].set_ylabel("RMSE / best scikit-learn imputer's")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=5, fontsize=8)

@@ -60,6 +60,7 @@ from sklearn.svm import OneClassSVM
 
 from benchmarks._report import (
     col,
+    grouped_bars,
     means_by,
     stamp,
     stamp_line,
@@ -379,41 +380,12 @@ def summarise(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def figure(per_set: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(dict.fromkeys(e["data"] for e in per_set))
-    methods = list(dict.fromkeys(e["method"] for e in per_set))
-    fig, axes = plt.subplots(1, len(SETTINGS), figsize=(13, 4.2), sharey=True)
-    width = 0.8 / len(methods)
-    colours = plt.get_cmap("tab20").colors  # 20: one per method, none repeated
-    for ax, setting in zip(axes, SETTINGS, strict=True):
-        for i, method in enumerate(methods):
-            values = [
-                next(
-                    (
-                        e["roc_auc"]
-                        for e in per_set
-                        if (e["setting"], e["data"], e["method"])
-                        == (setting, name, method)
-                    ),
-                    np.nan,
-                )
-                for name in names
-            ]
-            ax.bar(
-                np.arange(len(names)) + i * width,
-                values,
-                width,
-                label=method,
-                color=colours[i % len(colours)],
-            )
-        ax.set_xticks(np.arange(len(names)) + width * (len(methods) - 1) / 2)
-        ax.set_xticklabels(names, rotation=20, fontsize=8)
+    # tab20: one colour per method, none repeated.
+    fig, axes = grouped_bars(per_set, "setting", SETTINGS, "roc_auc", "tab20")
+    for ax in axes:
         ax.set_ylim(0.3, 1.0)
-        ax.set_title(setting)
     axes[0].set_ylabel("ROC-AUC (mean over seeds)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=5, fontsize=8)
