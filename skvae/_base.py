@@ -91,7 +91,6 @@ _MIN_VALIDATION_ROWS = 30
 #: breast_cancer fit well scaled by 0.1 to 3 or shifted by 3; scaled by 10 (wine)
 #: or shifted by 10, worse; scaled by 100 or 0.01, or as they come, badly.
 _MAX_GAUSSIAN_SCALE = 5.0
-_MIN_GAUSSIAN_STD = math.sqrt(GAUSSIAN_MIN_VARIANCE)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _SEED_MAX = np.iinfo(np.int32).max
 _TORCH_DTYPES = {
@@ -183,6 +182,7 @@ class BaseVAE(BaseEstimator):
         "hidden_layer_sizes": ["array-like", _Count(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "likelihood": [StrOptions({"auto", *LIKELIHOODS})],
+        "min_variance": [Interval(Real, 0, None, closed="neither")],
         "objective": [StrOptions(set(OBJECTIVES))],
         "beta": [Interval(Real, 0, None, closed="left")],
         "n_mc_samples": [_Count(Integral, 1, None, closed="left")],
@@ -211,6 +211,7 @@ class BaseVAE(BaseEstimator):
         hidden_layer_sizes=(100,),
         activation="tanh",
         likelihood="auto",
+        min_variance=GAUSSIAN_MIN_VARIANCE,
         objective="elbo",
         beta=1.0,
         n_mc_samples=1,
@@ -235,6 +236,7 @@ class BaseVAE(BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.likelihood = likelihood
+        self.min_variance = min_variance
         self.objective = objective
         self.beta = beta
         self.n_mc_samples = n_mc_samples
@@ -479,19 +481,20 @@ class BaseVAE(BaseEstimator):
                 f"{std[column]:.4g}, and {n_large} of {X.shape[1]} columns exceed "
                 f"{_MAX_GAUSSIAN_SCALE:g} in either"
             )
-        elif small.min() < _MIN_GAUSSIAN_STD:
+        elif small.min() < (min_std := math.sqrt(self.min_variance)):
             column = int(np.argmin(small))
             problem = (
                 f"column {column} has standard deviation {std[column]:.3g}, and "
-                f"{np.count_nonzero(small < _MIN_GAUSSIAN_STD)} of {X.shape[1]} "
-                f"columns vary by less than {_MIN_GAUSSIAN_STD:.3g}, the smallest "
+                f"{np.count_nonzero(small < min_std)} of {X.shape[1]} "
+                f"columns vary by less than {min_std:.3g}, the smallest "
                 "standard deviation the decoder can express"
             )
         else:
             return
         warn(
             f"X is far from unit scale: {problem}. The Gaussian decoder learns such "
-            "data poorly (its initial weights and its variance floor, 1e-3, assume "
+            "data poorly (its initial weights and its variance floor, "
+            f"min_variance={self.min_variance:g}, assume "
             "features of unit scale): standardise X first, e.g. make_pipeline("
             "StandardScaler(), VAETransformer(...)), or for data in [0, 1] mostly at "
             'its ends, such as images, use likelihood="bernoulli".',
@@ -574,6 +577,7 @@ class BaseVAE(BaseEstimator):
             hidden_layer_sizes=tuple(int(s) for s in sizes),
             activation=self.activation,
             likelihood=likelihood,
+            min_variance=float(self.min_variance),
         )
 
     def _initialize(self, X, device, likelihood):
@@ -612,7 +616,8 @@ class BaseVAE(BaseEstimator):
         ):
             raise ValueError(
                 "partial_fit and warm_start=True continue the fitted model, so "
-                "latent_dim, hidden_layer_sizes, activation, likelihood and optimizer "
+                "latent_dim, hidden_layer_sizes, activation, likelihood, "
+                "min_variance and optimizer "
                 f"must stay as they were ({self.module_.config}, optimizer="
                 f"{type(self.optimizer_).__name__}); call fit with warm_start=False "
                 "to start afresh."

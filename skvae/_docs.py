@@ -23,9 +23,10 @@ likelihood : {"auto", "gaussian", "bernoulli"}, default="auto"
 
     - ``"gaussian"``: N(mu(z), diag sigma^2(z)) with mean and log-variance heads,
       both functions of z, for continuous data. The variance is floored
-      smoothly at 1e-3 so that constant features cannot drive the likelihood to
-      infinity; scale the data (e.g. ``StandardScaler``) so that 1e-3 is small
-      next to its variance (``fit`` warns on columns far from unit scale).
+      smoothly at ``min_variance`` so that constant features cannot drive the
+      likelihood to infinity; scale the data (e.g. ``StandardScaler``): the
+      decoder is built for features of unit scale (``fit`` warns on columns
+      far from it).
     - ``"bernoulli"``: Bernoulli(sigmoid(logits(z))), the paper's MNIST model.
       X must lie in [0, 1] (binary data, or intensities); values within 1e-6 of
       it, as rounding leaves them, are clipped into it.
@@ -37,6 +38,16 @@ likelihood : {"auto", "gaussian", "bernoulli"}, default="auto"
       better (0.857 against 0.812 at latent 10) and reconstructed with 0.80x
       PCA's error against 1.17x, while on min-max scaled wine it fell far behind
       (0.656 against 0.933 at latent 2; ``benchmarks/defaults.py``).
+
+min_variance : float, default=1e-3
+    The Gaussian decoder's smallest variance, in the units of X squared: its
+    variance is ``min_variance + exp(h(z))`` for a head h, so each feature's
+    log p(x_j|z) is at most -0.5 * log(2 * pi * min_variance). On standardised
+    data it is the share of a feature's variance that the decoder can never
+    claim to explain. 1e-3 lets it model data closely (and a constant feature
+    stay finite); a larger floor keeps a few rare values of a feature that is
+    nearly constant from dominating training, at the price of a looser fit.
+    Unused by the Bernoulli decoder.
 
 objective : {"elbo", "iwae"}, default="elbo"
     What training maximises.
@@ -220,6 +231,7 @@ def indent(text: str) -> str:
 def with_defaults(entries: str, **defaults: str) -> str:
     """``entries`` with the ``default=`` of each named parameter replaced, for a
     member whose defaults differ (the values as the docstring writes them)."""
+    entries = "\n" + entries  # every entry, the first too, follows a newline
     for name, value in defaults.items():
         head, found, rest = entries.partition(f"\n{name} : ")
         if not found:
@@ -227,4 +239,4 @@ def with_defaults(entries: str, **defaults: str) -> str:
         line, newline, tail = rest.partition("\n")
         kind = line.rsplit(", default=", 1)[0]
         entries = f"{head}\n{name} : {kind}, default={value}{newline}{tail}"
-    return entries
+    return entries[1:]

@@ -19,10 +19,11 @@ _LOG_2PI = math.log(2.0 * math.pi)
 #: clipped into it): rounding leaves MinMaxScaler's output at 1.0000000000000002.
 SUPPORT_TOLERANCE = 1e-6
 
-#: Smallest variance the Gaussian decoder can express. Without a floor, a feature that
-#: is constant in the data (MNIST's all-zero border pixels) lets the decoder shrink its
-#: variance without bound: log p(x|z) -> +inf and the loss -> NaN. With the floor, each
-#: such feature contributes at most -0.5 * log(2 * pi * 1e-3) = 2.53 nats.
+#: Smallest variance the Gaussian decoder can express, unless told otherwise (the
+#: estimators' ``min_variance``). Without a floor, a feature that is constant in the
+#: data (MNIST's all-zero border pixels) lets the decoder shrink its variance without
+#: bound: log p(x|z) -> +inf and the loss -> NaN. With the floor, each such feature
+#: contributes at most -0.5 * log(2 * pi * 1e-3) = 2.53 nats.
 GAUSSIAN_MIN_VARIANCE = 1e-3
 
 
@@ -105,9 +106,10 @@ class Likelihood(ABC):
 class Gaussian(Likelihood):
     """N(x; mu(z), diag sigma^2(z)), both functions of z (the seed's decoder).
 
-    The log-variance head is floored smoothly at ``log(GAUSSIAN_MIN_VARIANCE)``:
+    The log-variance head is floored smoothly at ``log(min_variance)``:
     ``log_var = floor + softplus(raw - floor)``, which is ``raw`` well above the floor
-    and keeps a gradient near it (a hard clamp would not).
+    and keeps a gradient near it (a hard clamp would not); the variance is then
+    ``min_variance + exp(raw)``.
     """
 
     name = "gaussian"
@@ -197,11 +199,15 @@ LIKELIHOODS: dict[str, type[Likelihood]] = {
 }
 
 
-def get_likelihood(name: str) -> Likelihood:
-    """Return the likelihood called ``name``."""
+def get_likelihood(
+    name: str, *, min_variance: float = GAUSSIAN_MIN_VARIANCE
+) -> Likelihood:
+    """Return the likelihood called ``name``; ``min_variance`` is the Gaussian
+    decoder's variance floor, and the other likelihoods have no variance head."""
     try:
-        return LIKELIHOODS[name]()
+        cls = LIKELIHOODS[name]
     except KeyError:
         raise ValueError(
             f"Unknown likelihood {name!r}; choose from {sorted(LIKELIHOODS)}."
         ) from None
+    return cls(min_variance) if issubclass(cls, Gaussian) else cls()

@@ -15,7 +15,7 @@ from itertools import pairwise
 import torch
 from torch import Tensor, nn
 
-from skvae._likelihoods import Likelihood, get_likelihood
+from skvae._likelihoods import GAUSSIAN_MIN_VARIANCE, Likelihood, get_likelihood
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class VAEConfig:
     hidden_layer_sizes: tuple[int, ...] = (100,)
     activation: str = "tanh"
     likelihood: str = "gaussian"
+    #: The Gaussian decoder's variance floor (unused by the others).
+    min_variance: float = GAUSSIAN_MIN_VARIANCE
 
 
 def _mlp(sizes: tuple[int, ...], activation: str) -> nn.Sequential:
@@ -90,7 +92,9 @@ class VAE(nn.Module):
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
         self.config = config
-        self.likelihood: Likelihood = get_likelihood(config.likelihood)
+        self.likelihood: Likelihood = get_likelihood(
+            config.likelihood, min_variance=config.min_variance
+        )
         self.encoder = Encoder(config)
         self.decoder = Decoder(config, self.likelihood.n_heads)
 

@@ -2,6 +2,7 @@
 
 import copy
 import io
+import math
 import pickle
 import re
 import tracemalloc
@@ -570,6 +571,31 @@ def test_partial_fit_sequence_is_reproducible():
             est.partial_fit(X_DIGITS)
         runs.append(est.transform(X_DIGITS))
     np.testing.assert_array_equal(*runs)
+
+
+def test_min_variance_floors_the_gaussian_decoders_variance():
+    est = fit_quietly(VAETransformer(**FAST, min_variance=0.25), X_DIGITS)
+    assert est.module_.config.min_variance == 0.25
+    with torch.no_grad():
+        _, raw = est.module_.decode(torch.randn(500, 2) * 3)
+        variance = torch.exp(est.module_.likelihood.log_var(raw))
+    assert variance.min().item() >= 0.25
+    # The floor bounds each feature's log p(x_j | z): a closed-form check of the
+    # scores' ceiling, which the default 1e-3 would put far higher.
+    ceiling = -0.5 * math.log(2 * math.pi * 0.25) * X_DIGITS.shape[1]
+    assert est.score_samples(X_DIGITS).max() < ceiling
+    est.set_params(min_variance=1e-3, warm_start=True)
+    with pytest.raises(ValueError, match="min_variance"):
+        est.fit(X_DIGITS)
+
+
+def test_scale_warning_follows_min_variance():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="vary by less than 0.316"):
+            VAETransformer(**{**FAST, "max_iter": 1}, min_variance=0.1).fit(
+                X_DIGITS * 0.2
+            )
 
 
 def test_warm_start_continues_and_refuses_a_new_architecture():
