@@ -12,6 +12,8 @@ from torch import Tensor, nn
 
 #: Rows per batch in inference; bounds the memory of transform and scoring.
 INFERENCE_BATCH_SIZE = 4096
+#: Bytes to whose multiples torch's CPU allocator aligns the data of every tensor.
+ALIGNMENT = 64
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,6 +44,22 @@ def to_tensor(X: np.ndarray, dtype: torch.dtype, device: torch.device) -> Tensor
         if not X.flags.writeable:
             X = X.copy()
     return torch.from_numpy(X).to(device)
+
+
+def aligned(t: Tensor) -> Tensor:
+    """``t``, or where its data do not start on an :data:`ALIGNMENT`-byte boundary
+    a copy in memory of torch's own allocation, which does.
+
+    MKL's matrix products on CPU take different code paths for operands at
+    different alignments, and their results can differ in the last bit: the same
+    rows at an address 8 bytes off gave latent means up to 2.2e-16 apart on an AMD
+    EPYC. numpy aligns its data to 16 bytes only, and an array that dask or pickle
+    rebuilds from a buffer can start anywhere, so every batch that reaches the
+    network passes through here; results then depend on the values alone.
+    """
+    if t.device.type != "cpu" or t.data_ptr() % ALIGNMENT == 0:
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
 
 
 def is_memory_mapped(X: np.ndarray) -> bool:
@@ -111,7 +129,7 @@ class MappedRows:
             block = np.array(block, dtype=self._np_dtype, order="C")
         else:
             block = block.astype(self._np_dtype, order="C", copy=False)
-        out = torch.from_numpy(block)
+        out = aligned(torch.from_numpy(block))
         if self.clip is not None:
             out.clamp_(*self.clip)
         return out.to(self.device)
@@ -198,6 +216,9 @@ def batched(
 ) -> Tensor:
     """Apply ``fn`` to row batches of ``X`` under inference mode, into one CPU tensor.
 
+    Each batch reaches ``fn`` in :func:`aligned` memory, so that its results do not
+    depend on where ``X`` lies.
+
     Each batch's result is copied into a preallocated output and dropped at once.
     Collecting them for a final ``torch.cat`` instead made peak memory grow with the
     number of rows: +600 MiB over 300,000 rows of 784 features with 500 hidden
@@ -206,11 +227,11 @@ def batched(
     if len(X) == 0:
         raise ValueError("batched() needs at least one row.")
     with torch.inference_mode():
-        first = fn(X[:batch_size])
+        first = fn(aligned(X[:batch_size]))
     out = torch.empty((len(X), *first.shape[1:]), dtype=first.dtype)
     with torch.inference_mode():
         out[: len(first)] = first
         del first
         for i in range(batch_size, len(X), batch_size):
-            out[i : i + batch_size] = fn(X[i : i + batch_size])
+            out[i : i + batch_size] = fn(aligned(X[i : i + batch_size]))
     return out

@@ -10,7 +10,9 @@ import torch
 
 from skvae._model import VAEConfig, build_vae
 from skvae._torch_utils import (
+    ALIGNMENT,
     MappedRows,
+    aligned,
     as_rows,
     batched,
     is_memory_mapped,
@@ -109,6 +111,15 @@ def test_to_tensor_read_only_memmap(tmp_path):
         warnings.simplefilter("error")
         t = to_tensor(X, torch.float64, CPU)
     np.testing.assert_array_equal(t.numpy(), X64)
+
+
+def test_aligned_copies_only_what_starts_off_the_boundary():
+    t = torch.arange(40, dtype=torch.float64).reshape(10, 4)
+    assert t.data_ptr() % ALIGNMENT == 0 and aligned(t) is t
+    view = t[1:]  # 32 bytes past the boundary
+    moved = aligned(view)
+    assert moved.data_ptr() % ALIGNMENT == 0 and moved.data_ptr() != view.data_ptr()
+    assert moved.is_contiguous() and torch.equal(moved, view)
 
 
 def test_to_numpy_round_trip():
