@@ -32,11 +32,18 @@ comparison, their 5th to 95th percentiles (about 81% for a perfect model, the
 interpolated percentiles of 20 draws being narrower). Results go
 to ``imputation.md``, ``imputation.json`` and ``imputation.png`` in ``--out``
 (default ``benchmarks/results``).
+
+    python -m benchmarks.imputation --combine RUN.json [RUN.json ...] [--out DIR]
+
+writes the one report of several runs' JSON files (say, the tables in one session
+and MNIST in another) without measuring anything: their rows together, each
+run's stamp named. A data set, pattern and mask may appear in only one of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -289,22 +296,20 @@ def figure(per_set: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--masks", type=int, default=5)
-    parser.add_argument("--mnist-masks", type=int, default=1)
-    parser.add_argument("--mnist-rows", type=int, default=10_000)
-    parser.add_argument("--data", nargs="*", default=None)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args(argv)
-    s = stamp("benchmarks.imputation", argv)
-    started = time.perf_counter()
-    rows = run(args.data, args.masks, args.mnist_masks, args.mnist_rows)
-    s["seconds"] = time.perf_counter() - started
+def report(stamps: list[dict], rows: list[dict], out: Path) -> list[str]:
+    """Write the report of ``rows``, measured by the runs ``stamps`` name."""
+    keys = [(r["data"], r["pattern"], r["seed"], r["method"]) for r in rows]
+    if len(set(keys)) != len(keys):
+        raise ValueError("the runs measured the same data, pattern and mask twice.")
     per_set, goals = summarise(rows)
     lines = ["# Missing values: VAEImputer against scikit-learn's imputers", ""]
-    lines += [stamp_line(s), f"{s['seconds'] / 60:.0f} minutes in all.", ""]
+    for s in stamps:
+        done = sorted({r["data"] for r in rows if r.get("run", 0) == s["run"]})
+        lines += [
+            stamp_line(s),
+            f"{s['seconds'] / 60:.0f} minutes; data: {', '.join(done)}.",
+            "",
+        ]
     lines += table(
         [
             text_col("pattern", "pattern"),
@@ -336,11 +341,49 @@ def main(argv: list[str] | None = None) -> None:
         "Means over masks. Accuracy: LogisticRegression after the imputer, on a "
         "30% test split; coverage for IterativeImputer(BayesianRidge) is of mask 0.",
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    figure(per_set, args.out / "imputation.png")
+    out.mkdir(parents=True, exist_ok=True)
+    figure(per_set, out / "imputation.png")
     lines += ["![RMSE relative to the best scikit-learn imputer](imputation.png)", ""]
-    write_report(args.out, "imputation", {"stamp": s, "runs": rows}, lines)
-    print("\n".join(lines))
+    write_report(out, "imputation", {"stamps": stamps, "runs": rows}, lines)
+    return lines
+
+
+def load_runs(paths: list[Path]) -> tuple[list[dict], list[dict]]:
+    """The stamps and rows of saved reports, each run numbered in order."""
+    stamps, rows = [], []
+    for path in paths:
+        saved = json.loads(path.read_text())
+        # A report of one run holds its "stamp"; a combined one, its "stamps".
+        saved_stamps = saved.get("stamps", [saved.get("stamp")])
+        for old, s in enumerate(saved_stamps):
+            number = len(stamps)
+            stamps.append({**s, "run": number})
+            rows += [
+                {**r, "run": number} for r in saved["runs"] if r.get("run", 0) == old
+            ]
+    return stamps, rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--masks", type=int, default=5)
+    parser.add_argument("--mnist-masks", type=int, default=1)
+    parser.add_argument("--mnist-rows", type=int, default=10_000)
+    parser.add_argument("--data", nargs="*", default=None)
+    parser.add_argument("--combine", nargs="+", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+    if args.combine:
+        stamps, rows = load_runs(args.combine)
+    else:
+        s = stamp("benchmarks.imputation", argv)
+        started = time.perf_counter()
+        rows = run(args.data, args.masks, args.mnist_masks, args.mnist_rows)
+        s["seconds"] = time.perf_counter() - started
+        stamps = [{**s, "run": 0}]
+        rows = [{**r, "run": 0} for r in rows]
+    print("\n".join(report(stamps, rows, args.out)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,94 @@
+"""The imputation benchmark's bookkeeping: masks, and one report of several runs.
+
+Nothing here fits an imputer: the rows are made up, and what is checked is how the
+report combines them (the goals' medians over every data set, each run's stamp).
+"""
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+
+from benchmarks import imputation
+
+matplotlib.use("Agg")
+
+
+def stamp(commit, seconds):
+    return {
+        "command": "python -m benchmarks.imputation",
+        "date": "2026-12-02T00:00:00+00:00",
+        "skvae": "0",
+        "commit": commit,
+        "torch": "2",
+        "scikit-learn": "1",
+        "numpy": "2",
+        "python": "3",
+        "cpu": "a CPU",
+        "cpu_count": 2,
+        "torch_threads": 2,
+        "load_average_start": [1.0, 1.0, 1.0],
+        "seconds": seconds,
+    }
+
+
+def rows(data, vae_rmse, best_rmse, patterns=imputation.PATTERNS):
+    """A data set's rows: each scikit-learn imputer at ``best_rmse`` or above."""
+    out = []
+    for pattern in patterns:
+        for method, rmse in [
+            ("mean", 2 * best_rmse),
+            ("KNN", best_rmse),
+            ("Iterative BayesianRidge", 1.5 * best_rmse),
+            ("VAEImputer", vae_rmse),
+        ]:
+            row = {"data": data, "pattern": pattern, "seed": 0, "method": method}
+            row.update(rmse=rmse, seconds=1.0)
+            if method == "VAEImputer":
+                row["coverage"] = 0.9
+            out.append(row)
+    return out
+
+
+def saved(tmp_path, name, commit, runs):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"stamp": stamp(commit, 60.0), "runs": runs}))
+    return path
+
+
+def test_mnar_hides_large_values_more_often():
+    X = np.random.default_rng(0).standard_normal((4000, 3))
+    hidden = imputation.mask(X, "MNAR", seed=0)
+    large = X > np.median(X, axis=0)
+    assert hidden[large].mean() == pytest.approx(0.5, abs=0.02)
+    assert hidden[~large].mean() == pytest.approx(0.1, abs=0.02)
+    assert imputation.mask(X, "MCAR 20%", 0).mean() == pytest.approx(0.2, abs=0.01)
+
+
+def test_combined_runs_make_one_report_over_all_their_data(tmp_path):
+    tables = saved(tmp_path, "tables", "aaa", rows("wine", 0.9, 1.0))
+    images = saved(tmp_path, "images", "bbb", rows("MNIST", 1.2, 1.0))
+    out = tmp_path / "out"
+    imputation.main(["--combine", str(tables), str(images), "--out", str(out)])
+    report = json.loads((out / "imputation.json").read_text())
+    assert [s["commit"] for s in report["stamps"]] == ["aaa", "bbb"]
+    assert {r["run"] for r in report["runs"] if r["data"] == "MNIST"} == {1}
+    markdown = (out / "imputation.md").read_text()
+    assert "commit aaa" in markdown and "commit bbb" in markdown
+    assert "data: MNIST." in markdown and "data: wine." in markdown
+    # The goals' figures are over both runs' data sets: median of 0.9x and 1.2x.
+    _, goals = imputation.summarise(report["runs"])
+    assert goals[0]["median_vs_best"] == pytest.approx(1.05)
+    assert goals[0]["worst_data"] == "MNIST"
+    # A combined report combines again, to the same rows.
+    again = tmp_path / "again"
+    imputation.main(["--combine", str(out / "imputation.json"), "--out", str(again)])
+    assert json.loads((again / "imputation.json").read_text()) == report
+
+
+def test_runs_that_measured_the_same_thing_twice_are_refused(tmp_path):
+    first = saved(tmp_path, "first", "aaa", rows("wine", 0.9, 1.0))
+    second = saved(tmp_path, "second", "bbb", rows("wine", 0.8, 1.0))
+    with pytest.raises(ValueError, match="twice"):
+        imputation.main(["--combine", str(first), str(second), "--out", str(tmp_path)])
