@@ -87,8 +87,17 @@ def test_combined_runs_make_one_report_over_all_their_data(tmp_path):
     assert json.loads((again / "imputation.json").read_text()) == report
 
 
-def test_runs_that_measured_the_same_thing_twice_are_refused(tmp_path):
+def test_a_later_run_replaces_what_it_measured_again(tmp_path):
     first = saved(tmp_path, "first", "aaa", rows("wine", 0.9, 1.0))
-    second = saved(tmp_path, "second", "bbb", rows("wine", 0.8, 1.0))
-    with pytest.raises(ValueError, match="twice"):
-        imputation.main(["--combine", str(first), str(second), "--out", str(tmp_path)])
+    vae_again = [r for r in rows("wine", 0.8, 1.0) if r["method"] == "VAEImputer"]
+    second = saved(tmp_path, "second", "bbb", vae_again)
+    stamps, combined = imputation.load_runs([first, second])
+    assert [s["commit"] for s in stamps] == ["aaa", "bbb"]
+    assert len(combined) == len(rows("wine", 0.9, 1.0))
+    vae = [r for r in combined if r["method"] == "VAEImputer"]
+    assert {r["rmse"] for r in vae} == {0.8} and {r["run"] for r in vae} == {1}
+    # A run whose every row was measured again drops out, and the rest renumber.
+    third = saved(tmp_path, "third", "ccc", rows("wine", 0.7, 1.0))
+    stamps, combined = imputation.load_runs([first, second, third])
+    assert [s["commit"] for s in stamps] == ["ccc"]
+    assert {r["run"] for r in combined} == {0}
