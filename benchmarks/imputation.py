@@ -2,7 +2,7 @@
 
     python -m benchmarks.imputation [--masks N] [--mnist-masks N] [--mnist-rows N]
                                     [--data NAME ...] [--methods NAME ...]
-                                    [--out DIR]
+                                    [--first-mask K] [--out DIR]
 
 Data: breast_cancer, wine, diabetes and digits, standardised, and 10,000 MNIST
 training images as they are ([0, 1]; the Bernoulli decoder). Each data set is
@@ -22,7 +22,9 @@ n_estimators=10)`` (scikit-learn's own example's choice; ``max_iter=10``), and
 7,840 forest fits on 10,000 rows would take hours here. VAEImputer gets two hidden
 layers of 256 and 300 epochs (``tol=0``) there: its defaults, sized for tables,
 stop after about 100 epochs of a network too small for images (RMSE 0.130 against
-0.110 on MCAR 20%, mask 0). ``--methods`` runs only the imputers it names.
+0.110 on MCAR 20%, mask 0). ``--methods`` runs only the imputers it names, and
+``--first-mask K`` starts the masks' seeds at K, so that a long run (MNIST's five
+masks) can be split over several and combined (below).
 
 Measured: RMSE over the hidden entries (on the standardised scale; pixels for
 MNIST), fit + transform seconds, and where the data have classes the test accuracy
@@ -199,12 +201,18 @@ def accuracy(imputer, X_missing, y, seed) -> float:
 
 
 def run(
-    names, masks: int, mnist_masks: int, mnist_rows: int, methods=None
+    names,
+    masks: int,
+    mnist_masks: int,
+    mnist_rows: int,
+    methods=None,
+    first_mask: int = 0,
 ) -> list[dict]:
     rows = []
     for name, (X, y, images) in data_sets(names, mnist_rows).items():
         for pattern in PATTERNS:
-            for seed in range(mnist_masks if images else masks):
+            count = mnist_masks if images else masks
+            for seed in range(first_mask, first_mask + count):
                 hidden = mask(X, pattern, seed)
                 X_missing = np.where(hidden, np.nan, X)
                 for method, imputer in imputers(images).items():
@@ -393,6 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mnist-rows", type=int, default=10_000)
     parser.add_argument("--data", nargs="*", default=None)
     parser.add_argument("--methods", nargs="*", default=None)
+    parser.add_argument("--first-mask", type=int, default=0)
     parser.add_argument("--combine", nargs="+", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
@@ -402,7 +411,12 @@ def main(argv: list[str] | None = None) -> None:
         s = stamp("benchmarks.imputation", argv)
         started = time.perf_counter()
         rows = run(
-            args.data, args.masks, args.mnist_masks, args.mnist_rows, args.methods
+            args.data,
+            args.masks,
+            args.mnist_masks,
+            args.mnist_rows,
+            args.methods,
+            args.first_mask,
         )
         s["seconds"] = time.perf_counter() - started
         stamps = [{**s, "run": 0}]
