@@ -421,7 +421,16 @@ def main(argv: list[str] | None = None) -> None:
         s["seconds"] = time.perf_counter() - started
         stamps = [{**s, "run": 0}]
         rows = [{**r, "run": 0} for r in rows]
-    print("\n".join(report(stamps, rows, args.out)))
+    compared = {(r["data"], r["pattern"]) for r in rows if r["method"] in SKLEARN}
+    if {(r["data"], r["pattern"]) for r in rows} <= compared:
+        print("\n".join(report(stamps, rows, args.out)))
+        return
+    # A run of the VAE alone (--methods) has nothing to compare with: its rows are
+    # kept, for --combine with a run of the scikit-learn imputers.
+    lines = ["# Missing values: rows to combine", "", stamp_line(stamps[0]), ""]
+    lines += ["No scikit-learn imputer ran beside these rows: `--combine` them.", ""]
+    write_report(args.out, "imputation", {"stamps": stamps, "runs": rows}, lines)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -101,3 +101,12 @@ def test_a_later_run_replaces_what_it_measured_again(tmp_path):
     stamps, combined = imputation.load_runs([first, second, third])
     assert [s["commit"] for s in stamps] == ["ccc"]
     assert {r["run"] for r in combined} == {0}
+
+
+def test_a_run_with_nothing_to_compare_keeps_its_rows(tmp_path, monkeypatch):
+    vae_only = [r for r in rows("wine", 0.8, 1.0) if r["method"] == "VAEImputer"]
+    monkeypatch.setattr(imputation, "run", lambda *args: vae_only)
+    imputation.main(["--methods", "VAEImputer", "--out", str(tmp_path)])
+    saved_rows = json.loads((tmp_path / "imputation.json").read_text())["runs"]
+    assert [r["rmse"] for r in saved_rows] == [0.8] * len(imputation.PATTERNS)
+    assert "--combine" in (tmp_path / "imputation.md").read_text()
