@@ -122,14 +122,16 @@ class MappedRows:
         return self._read(positions)
 
     def _read(self, positions: slice | np.ndarray) -> Tensor:
-        # A slice of the map is a view of the file: copy it. Fancy indexing copies
-        # already, so a cast is needed only where dtypes differ.
         block = self.array[positions]
         if isinstance(positions, slice):
-            block = np.array(block, dtype=self._np_dtype, order="C")
+            # A view of the file: copy it, cast, straight into torch's own (aligned)
+            # memory, once.
+            out = torch.empty(block.shape, dtype=self.dtype)
+            np.copyto(out.numpy(), block, casting="unsafe")
         else:
+            # Fancy indexing copies already: cast only where dtypes differ.
             block = block.astype(self._np_dtype, order="C", copy=False)
-        out = aligned(torch.from_numpy(block))
+            out = aligned(torch.from_numpy(block))
         if self.clip is not None:
             out.clamp_(*self.clip)
         return out.to(self.device)
