@@ -110,3 +110,35 @@ def test_a_run_with_nothing_to_compare_keeps_its_rows(tmp_path, monkeypatch):
     saved_rows = json.loads((tmp_path / "imputation.json").read_text())["runs"]
     assert [r["rmse"] for r in saved_rows] == [0.8] * len(imputation.PATTERNS)
     assert "--combine" in (tmp_path / "imputation.md").read_text()
+
+
+def test_imputers_are_compared_on_the_masks_they_all_measured():
+    measured = rows("MNIST", 1.2, 1.0)
+    # The VAE alone on mask 1 of MCAR 20% (its peers not yet run there).
+    ahead = dict(measured[3], seed=1, rmse=0.1)
+    assert ahead["method"] == "VAEImputer" and ahead["pattern"] == "MCAR 20%"
+    per_set, _ = imputation.summarise([*measured, ahead])
+    vae = [e for e in per_set if e["method"] == "VAEImputer"]
+    assert [e["n"] for e in vae] == [1, 1, 1]
+    assert [e["vs_best"] for e in vae] == pytest.approx([1.2] * 3)
+    # Once the peers have mask 1 too, it counts.
+    peers = [dict(r, seed=1) for r in measured[:3]]
+    per_set, _ = imputation.summarise([*measured, ahead, *peers])
+    first = next(e for e in per_set if e["method"] == "VAEImputer")
+    assert first["n"] == 2 and first["rmse"] == pytest.approx((1.2 + 0.1) / 2)
+
+
+def test_patterns_and_first_mask_pick_what_is_measured(monkeypatch):
+    from sklearn.impute import SimpleImputer
+
+    X = np.random.default_rng(0).standard_normal((30, 3))
+    monkeypatch.setattr(
+        imputation, "data_sets", lambda names, rows: {"tiny": (X, None, False)}
+    )
+    monkeypatch.setattr(
+        imputation, "imputers", lambda images: {"mean": SimpleImputer()}
+    )
+    measured = imputation.run(None, 2, 1, 30, first_mask=3, patterns=("MNAR",))
+    assert [(r["pattern"], r["seed"]) for r in measured] == [("MNAR", 3), ("MNAR", 4)]
+    with pytest.raises(SystemExit):
+        imputation.main(["--patterns", "MCAR 30%"])
