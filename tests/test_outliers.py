@@ -125,7 +125,9 @@ def test_scores_are_the_shared_models_likelihood(score_method, transformer_score
         VAEOutlierDetector(**FAST, score_method=score_method, support_fraction=1.0),
         INLIERS,
     )
-    vae = fit_quietly(VAETransformer(**FAST), INLIERS)
+    # The detector's own default learning rate, given to the transformer.
+    rate = est.learning_rate_init
+    vae = fit_quietly(VAETransformer(**FAST, learning_rate_init=rate), INLIERS)
     np.testing.assert_array_equal(est.transform(X), vae.transform(X))
     np.testing.assert_allclose(
         est.score_samples(X), transformer_score(vae, X), rtol=1e-12
