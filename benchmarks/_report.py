@@ -219,7 +219,10 @@ def grouped_bars(
     names = list(dict.fromkeys(e["data"] for e in per_set))
     methods = list(dict.fromkeys(e["method"] for e in per_set))
     values = {(e[panel_key], e["data"], e["method"]): e[value_key] for e in per_set}
-    fig, axes = plt.subplots(1, len(panels), figsize=(13, 4.2), sharey=True)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(13, 4.2), sharey=True, squeeze=False
+    )
+    axes = axes[0]
     width = 0.8 / len(methods)
     palette = plt.get_cmap(colours).colors
     for ax, panel in zip(axes, panels, strict=True):

@@ -300,7 +300,7 @@ def summarise(rows: list[dict]) -> tuple[list[dict], list[dict]]:
         trees = [p for p in peers if p["method"] == "Iterative ExtraTrees"]
         e["vs_trees_time"] = e["seconds"] / trees[0]["seconds"] if trees else None
     goals = []
-    for pattern in PATTERNS:
+    for pattern in measured_patterns(per_set):
         vae = [
             e
             for e in per_set
@@ -321,10 +321,15 @@ def summarise(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return per_set, goals
 
 
+def measured_patterns(per_set: list[dict]) -> tuple[str, ...]:
+    """The patterns ``per_set`` holds, in the order of ``PATTERNS``."""
+    return tuple(p for p in PATTERNS if any(e["pattern"] == p for e in per_set))
+
+
 def figure(per_set: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    fig, axes = grouped_bars(per_set, "pattern", PATTERNS, "vs_best")
+    fig, axes = grouped_bars(per_set, "pattern", measured_patterns(per_set), "vs_best")
     for ax in axes:
         ax.axhline(1.0, color="k", lw=0.8)
     axes[0].set_ylabel("RMSE / best scikit-learn imputer's")
@@ -442,6 +447,11 @@ def main(argv: list[str] | None = None) -> None:
         s["seconds"] = time.perf_counter() - started
         stamps = [{**s, "run": 0}]
         rows = [{**r, "run": 0} for r in rows]
+        # The measurements are saved before anything summarises them, so that a
+        # failing summary never loses hours of runs (the report overwrites this).
+        args.out.mkdir(parents=True, exist_ok=True)
+        payload = {"stamps": stamps, "runs": rows}
+        (args.out / "imputation.json").write_text(json.dumps(payload, indent=2) + "\n")
     compared = {(r["data"], r["pattern"]) for r in rows if r["method"] in SKLEARN}
     if {(r["data"], r["pattern"]) for r in rows} <= compared:
         print("\n".join(report(stamps, rows, args.out)))

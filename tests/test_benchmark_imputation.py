@@ -142,3 +142,30 @@ def test_patterns_and_first_mask_pick_what_is_measured(monkeypatch):
     assert [(r["pattern"], r["seed"]) for r in measured] == [("MNAR", 3), ("MNAR", 4)]
     with pytest.raises(SystemExit):
         imputation.main(["--patterns", "MCAR 30%"])
+
+
+def test_a_run_of_one_pattern_reports_that_pattern(tmp_path, monkeypatch):
+    # A chunk of MNIST's masks: every imputer, one pattern.
+    one = rows("MNIST", 0.9, 1.0, patterns=("MCAR 50%",))
+    monkeypatch.setattr(imputation, "run", lambda *args: one)
+    imputation.main(["--patterns", "MCAR 50%", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "imputation.json").read_text())
+    assert [r["rmse"] for r in report["runs"]] == [r["rmse"] for r in one]
+    _, goals = imputation.summarise(report["runs"])
+    assert [g["pattern"] for g in goals] == ["MCAR 50%"]
+    assert goals[0]["median_vs_best"] == pytest.approx(0.9)
+    assert (tmp_path / "imputation.png").exists()
+
+
+def test_measurements_are_saved_before_the_summary(tmp_path, monkeypatch):
+    one = rows("wine", 0.9, 1.0)
+    monkeypatch.setattr(imputation, "run", lambda *args: one)
+
+    def failing(*args):
+        raise RuntimeError("the summary failed")
+
+    monkeypatch.setattr(imputation, "report", failing)
+    with pytest.raises(RuntimeError, match="summary failed"):
+        imputation.main(["--out", str(tmp_path)])
+    saved_rows = json.loads((tmp_path / "imputation.json").read_text())["runs"]
+    assert [r["rmse"] for r in saved_rows] == [r["rmse"] for r in one]
