@@ -450,9 +450,10 @@ def main(argv: list[str] | None = None) -> None:
         rows = [{**r, "run": 0} for r in rows]
         # The measurements are saved before anything summarises them, so that a
         # failing summary never loses hours of runs (the report overwrites this).
-        args.out.mkdir(parents=True, exist_ok=True)
-        payload = {"stamps": stamps, "runs": rows}
-        (args.out / "imputation.json").write_text(json.dumps(payload, indent=2) + "\n")
+        unsummarised = ["# Missing values: rows not yet summarised", ""]
+        write_report(
+            args.out, "imputation", {"stamps": stamps, "runs": rows}, unsummarised
+        )
     compared = {(r["data"], r["pattern"]) for r in rows if r["method"] in SKLEARN}
     if {(r["data"], r["pattern"]) for r in rows} <= compared:
         print("\n".join(report(stamps, rows, args.out)))
