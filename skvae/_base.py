@@ -61,7 +61,7 @@ from skvae._training import (
     set_hyperparameters,
     train,
 )
-from skvae._warnings import warn
+from skvae._warnings import emit
 
 #: Rows of the training set on which convergence is judged when early_stopping=False.
 _MAX_MONITOR_ROWS = 5000
@@ -114,12 +114,15 @@ def _check_count(value, name):
 def _thread_limit(n_threads):
     """Intra-op threads at most ``n_threads`` for the block (None: unchanged).
 
+    A bound, never a raise: torch's own setting (``OMP_NUM_THREADS``,
+    ``torch.set_num_threads``, an enclosing limit) is kept where it is lower.
     threadpoolctl sets torch's OpenMP pool for the block and restores it after, so
-    torch's process-wide setting (``torch.set_num_threads``) is never changed.
+    torch's process-wide setting is never changed.
     """
     if n_threads is None:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=n_threads, user_api="openmp")
+    limit = min(n_threads, torch.get_num_threads())
+    return threadpool_limits(limits=limit, user_api="openmp")
 
 
 def _limit_threads(method):
@@ -277,7 +280,10 @@ class BaseVAE(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        return self._fit(X, fresh=not (self.warm_start and hasattr(self, "module_")))
+        fresh = not (self.warm_start and hasattr(self, "module_"))
+        _, notes = self._fit(X, fresh=fresh)
+        emit(notes)
+        return self
 
     @torch.inference_mode(False)  # ordinary tensors whatever the caller's mode
     @torch.enable_grad()
@@ -285,15 +291,22 @@ class BaseVAE(BaseEstimator):
         """``fit``'s body: a new model if ``fresh``, else a warm start.
 
         ``rows`` (indices), if given, selects the rows trained on, after X as a
-        whole has been validated (and its feature names recorded).
+        whole has been validated (and its feature names recorded). Returns the
+        training's ``Outcome`` and its warnings as ``(category, message)`` pairs,
+        for the caller to emit (see ``skvae._warnings.emit``), so that a fit made
+        of several trainings warns once of each thing.
         """
         self._check_gradient()
         if not fresh:
             self._check_warm_start()
-        X, likelihood, clip, complete = self._validate_training_data(X, reset=fresh)
+        notes = []
+        # Every fit, warm or fresh, decides afresh which columns are empty.
+        X, likelihood, clip, complete = self._validate_training_data(
+            X, reset=fresh, notes=notes, find_empty=True
+        )
         device = resolve_device(self.device)
         # Rows as a tensor, or read batch by batch from a memory map (as_rows' rule).
-        X_t = as_rows(X, torch.float32, device, clip)
+        X_t = as_rows(X, torch.float32, device, clip, self._unfitted_columns())
         if rows is not None:
             X_t = X_t[torch.as_tensor(rows)]
         n_samples = len(X_t)
@@ -304,14 +317,16 @@ class BaseVAE(BaseEstimator):
                 f"to validate on); got n_samples={n_samples}."
             )
         if self.early_stopping and n_val < _MIN_VALIDATION_ROWS:
-            warn(
-                f"early_stopping=True holds out only {n_val} rows "
-                f"(validation_fraction={self.validation_fraction} of {n_samples}) to "
-                "decide when to stop; on so few rows it often stops too early "
-                "(benchmarks/defaults.py: held-out accuracy fell by up to 0.11 on iris "
-                "and wine). Use early_stopping=False, or a larger "
-                "validation_fraction.",
-                UserWarning,
+            notes.append(
+                (
+                    UserWarning,
+                    f"early_stopping=True holds out only {n_val} rows "
+                    f"(validation_fraction={self.validation_fraction} of {n_samples})"
+                    " to decide when to stop; on so few rows it often stops too early "
+                    "(benchmarks/defaults.py: held-out accuracy fell by up to 0.11 on "
+                    "iris and wine). Use early_stopping=False, or a larger "
+                    "validation_fraction.",
+                )
             )
         if fresh:
             self._initialize(X, device, likelihood)
@@ -349,20 +364,23 @@ class BaseVAE(BaseEstimator):
             eps_monitor,
             stop_rule,
             complete=complete,
+            notes=notes,
         )
         if self.early_stopping and outcome.best_bound is not None:
             self.best_validation_score_ = outcome.best_bound
         if not (outcome.converged or outcome.diverged or outcome.interrupted):
             watched = "validation loss" if self.early_stopping else "training loss"
-            warn(
-                f"{type(self).__name__} stopped at max_iter={self.max_iter} epochs "
-                f"while its {watched} was still improving by more than "
-                f"tol={self.tol} nats per feature and epoch over the last "
-                f"n_iter_no_change={self.n_iter_no_change} epochs. Increase max_iter "
-                "to train longer.",
-                ConvergenceWarning,
+            notes.append(
+                (
+                    ConvergenceWarning,
+                    f"{type(self).__name__} stopped at max_iter={self.max_iter} "
+                    f"epochs while its {watched} was still improving by more than "
+                    f"tol={self.tol} nats per feature and epoch over the last "
+                    f"n_iter_no_change={self.n_iter_no_change} epochs. Increase "
+                    "max_iter to train longer.",
+                )
             )
-        return self
+        return outcome, notes
 
     @_fit_context(prefer_skip_nested_validation=True)
     @torch.inference_mode(False)
@@ -390,32 +408,40 @@ class BaseVAE(BaseEstimator):
         first = not hasattr(self, "module_")
         if not first:
             self._check_warm_start()
-        X, likelihood, clip, complete = self._validate_training_data(X, reset=first)
+        notes = []
+        X, likelihood, clip, complete = self._validate_training_data(
+            X, reset=first, notes=notes, find_empty=first
+        )
         device = resolve_device(self.device)
         if first:
             self._initialize(X, device, likelihood)
         else:
             set_hyperparameters(self.optimizer_, self.learning_rate_init, self.alpha)
         generator = self._training_generator(device)
-        X_t = as_rows(X, torch.float32, device, clip)
-        self._train(X_t, generator, device, 1, complete=complete)
+        X_t = as_rows(X, torch.float32, device, clip, self._unfitted_columns())
+        self._train(X_t, generator, device, 1, complete=complete, notes=notes)
+        emit(notes)
         return self
 
-    def _validate_training_data(self, X, reset):
+    def _validate_training_data(self, X, reset, notes, find_empty):
         """X checked for training; the likelihood's name, resolved from X by
         ``likelihood="auto"``'s rule for a new model, the fitted one's otherwise;
         the bounds X is to be clipped to (see ``_check_support``); and whether X
-        is complete (has no missing values)."""
+        is complete (has no missing values). With ``find_empty``, the columns X
+        leaves empty become the model's unfitted ones (``_unfitted_columns``).
+        Warnings about X go to ``notes``."""
         X = self._validate_X(X, reset=reset)
         counts = _observed_counts(X)
-        self._check_observed(X, counts, reset)
+        self._check_observed(X, counts, find_empty, notes)
         if X.dtype == np.float64:
             self._check_float32_range(X)
         likelihood = self._choose_likelihood(X, counts) if reset else self.likelihood_
         if reset and likelihood == "gaussian":
-            self._warn_on_scale(X, counts)
-        clip = self._check_support(X, LIKELIHOODS[likelihood]())
-        return X, likelihood, clip, bool(np.all(counts == len(X)))
+            self._check_scale(X, counts, notes)
+        hidden = self._unfitted_columns()
+        clip = self._check_support(X, LIKELIHOODS[likelihood](), hidden)
+        complete = hidden is None and bool(np.all(counts == len(X)))
+        return X, likelihood, clip, complete
 
     def _validate_X(self, X, reset):
         """``validate_data`` with float dtypes, and NaN (missing values) where the
@@ -429,31 +455,48 @@ class BaseVAE(BaseEstimator):
             reset=reset,
         )
 
-    def _check_observed(self, X, counts, reset):
+    def _check_observed(self, X, counts, find_empty, notes):
         """Refuse X with nothing observed, and closed-form gradients for missing
-        values; in a first fit, warn of columns never observed (as SimpleImputer)."""
+        values; with ``find_empty``, record the columns never observed and warn of
+        them (as SimpleImputer), in ``notes``."""
         if counts.sum() == 0:
             raise ValueError(
                 f"X has no observed values: all {X.size} of its entries are missing "
-                "(NaN), so there is nothing to learn from."
+                f"({self._missing_marker()}), so there is nothing to learn from."
             )
         if self.gradient == "closed_form" and np.any(counts < len(X)):
             raise ValueError(
-                "gradient='closed_form' cannot be used: X has missing values (NaN), "
-                "which only autograd trains (the hand-written pass computes the "
-                "gradient for complete rows). Use gradient='auto' or 'autograd'."
+                "gradient='closed_form' cannot be used: X has missing values "
+                f"({self._missing_marker()}), which only autograd trains (the "
+                "hand-written pass computes the gradient for complete rows). Use "
+                "gradient='auto' or 'autograd'."
             )
-        if reset:
+        if find_empty:
             self._empty_features = counts == 0
-        if reset and np.any(counts == 0):
+        if find_empty and np.any(counts == 0):
             empty = np.flatnonzero(counts == 0)
             names = getattr(self, "feature_names_in_", None)
             shown = empty.tolist() if names is None else names[empty].tolist()
-            warn(
-                f"Columns {shown} of X have no observed values (all missing): the "
-                f"model learns nothing about them; {self._empty_features_effect()}",
-                UserWarning,
+            notes.append(
+                (
+                    UserWarning,
+                    f"Columns {shown} of X have no observed values (all missing): the "
+                    f"model learns nothing about them; {self._empty_features_effect()}",
+                )
             )
+
+    def _missing_marker(self):
+        """How X marks a missing value, for messages."""
+        return "NaN"
+
+    def _unfitted_columns(self):
+        """A mask of the columns with nothing observed in the last ``fit`` (or the
+        first ``partial_fit``), or None if there are none. The model learned
+        nothing about them, so whatever they hold later is read as missing: it
+        neither steers the encoder nor enters a likelihood (as scikit-learn's
+        imputers ignore such a column)."""
+        empty = self._empty_features
+        return empty if empty.any() else None
 
     def _empty_features_effect(self):
         """What becomes of features with nothing observed in fit (the warning's
@@ -463,10 +506,10 @@ class BaseVAE(BaseEstimator):
             "data where they are observed."
         )
 
-    def _warn_on_scale(self, X, counts):
-        """Warn when a column of X is far from the unit scale the Gaussian decoder
-        is built for (see _MAX_GAUSSIAN_SCALE); a constant column needs no spread,
-        and a column never observed has none."""
+    def _check_scale(self, X, counts, notes):
+        """Warn (in ``notes``) when a column of X is far from the unit scale the
+        Gaussian decoder is built for (see _MAX_GAUSSIAN_SCALE); a constant column
+        needs no spread, and a column never observed has none."""
         mean, std = _column_moments(X, counts)
         large = np.maximum(np.abs(mean), std)
         # Constant by its values: a constant's computed std can be 1e-17, not 0.
@@ -491,14 +534,16 @@ class BaseVAE(BaseEstimator):
             )
         else:
             return
-        warn(
-            f"X is far from unit scale: {problem}. The Gaussian decoder learns such "
-            "data poorly (its initial weights and its variance floor, "
-            f"min_variance={self.min_variance:g}, assume "
-            "features of unit scale): standardise X first, e.g. make_pipeline("
-            "StandardScaler(), VAETransformer(...)), or for data in [0, 1] mostly at "
-            'its ends, such as images, use likelihood="bernoulli".',
-            UserWarning,
+        notes.append(
+            (
+                UserWarning,
+                f"X is far from unit scale: {problem}. The Gaussian decoder learns "
+                "such data poorly (its initial weights and its variance floor, "
+                f"min_variance={self.min_variance:g}, assume "
+                "features of unit scale): standardise X first, e.g. make_pipeline("
+                "StandardScaler(), VAETransformer(...)), or for data in [0, 1] mostly "
+                'at its ends, such as images, use likelihood="bernoulli".',
+            )
         )
 
     def _choose_likelihood(self, X, counts):
@@ -546,11 +591,16 @@ class BaseVAE(BaseEstimator):
                 "gradient='auto' or 'autograd'."
             )
 
-    def _check_support(self, X, likelihood):
+    def _check_support(self, X, likelihood, hidden=None):
         """Refuse X outside the likelihood's support; the bounds to clip X to where
         it lies just outside it (within the tolerance: rounding), else None. Only
-        observed entries count: X with none (all NaN) needs no clipping."""
-        x_min, x_max = (float(v) for v in _observed_range(X))
+        observed entries count, outside the ``hidden`` columns (read as missing):
+        X with none (all NaN) needs no clipping."""
+        if hidden is None:
+            x_min, x_max = (float(v) for v in _observed_range(X))
+        else:
+            low, high = (v[~hidden] for v in _observed_range(X, axis=0))
+            x_min, x_max = float(np.fmin.reduce(low)), float(np.fmax.reduce(high))
         if math.isnan(x_min):
             return None
         error = likelihood.support_error(x_min, x_max)
@@ -640,7 +690,11 @@ class BaseVAE(BaseEstimator):
         eps_monitor=None,
         stop_rule=None,
         complete=True,
+        *,
+        notes,
     ):
+        """Train for at most ``max_epochs``; the ``Outcome``, with warnings about
+        it (interrupted, diverged) appended to ``notes``."""
         history = History(
             loss=self.loss_curve_,
             reconstruction=self.reconstruction_curve_,
@@ -693,16 +747,12 @@ class BaseVAE(BaseEstimator):
         self.n_iter_ += outcome.epochs
         self._rng_state = (device.type, generator.get_state())
         if outcome.interrupted:
-            warn(
-                "Training interrupted by user.",
-                UserWarning,
-            )
+            notes.append((UserWarning, "Training interrupted by user."))
         if outcome.diverged:
             # Its moments hold the runaway steps: start it afresh.
             self.optimizer_ = self._new_optimizer(device)
-            warn(
-                self._divergence_message(outcome, first_epoch),
-                ConvergenceWarning,
+            notes.append(
+                (ConvergenceWarning, self._divergence_message(outcome, first_epoch))
             )
         return outcome
 
@@ -749,10 +799,14 @@ class BaseVAE(BaseEstimator):
         """The fitted module in ``dtype`` (default: X's float dtype), and X checked,
         as rows in that dtype (a tensor, or read in batches from a memory map)."""
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        clip = self._check_support(X, self.module_.likelihood)
+        return self._inference_rows(self._validate_X(X, reset=False), dtype)
+
+    def _inference_rows(self, X, dtype=None):
+        """``_inference_setup`` of an X already validated."""
+        hidden = self._unfitted_columns()
+        clip = self._check_support(X, self.module_.likelihood, hidden)
         module, dtype, device = self._inference_module(dtype or X.dtype)
-        return module, as_rows(X, dtype, device, clip), dtype, device
+        return module, as_rows(X, dtype, device, clip, hidden), dtype, device
 
     @_limit_threads
     def _latent_means(self, X):
@@ -798,10 +852,12 @@ class BaseVAE(BaseEstimator):
 
         The expectation over q(z | x) uses 128 quasi-random draws, the same for
         every row and every call, and the KL in closed form; so each row's value is
-        deterministic and independent of the other rows. ``beta`` is not applied:
-        this is the ELBO, a lower bound on log p(x). Never NaN for finite X: a row so
-        far outside the training data that its computation overflows (inf - inf)
-        has a vanishing density and scores -inf, the ELBO's limit there.
+        deterministic and, up to float64 rounding, independent of the other rows
+        (see the README's "Deterministic, row-independent scores"). ``beta`` is
+        not applied: this is the ELBO, a lower bound on log p(x). Never NaN for
+        finite X: a row so far outside the training data that its computation
+        overflows (inf - inf) has a vanishing density and scores -inf, the ELBO's
+        limit there.
 
         Parameters
         ----------
@@ -851,8 +907,9 @@ class BaseVAE(BaseEstimator):
         The estimate log (1/K) sum_k p(x, z_k) / q(z_k | x) is the IWAE bound of
         Burda et al. (2016): at least the ELBO in expectation, and tighter as K
         grows. The K draws are quasi-random, fixed, and shared by every row, so
-        values are deterministic and row-independent. Cost grows linearly in K;
-        memory does not: the draws are decoded in chunks of at most 2**22 values.
+        values are deterministic and, up to float64 rounding, row-independent.
+        Cost grows linearly in K; memory does not: the draws are decoded in
+        chunks of at most 2**22 values.
         Never NaN for finite X: a row whose computation overflows scores -inf.
 
         Parameters

@@ -144,9 +144,12 @@ gradient : {"auto", "autograd", "closed_form"}, default="auto"
     choice.
 
 n_threads : int, default=None
-    Intra-op threads torch may use during this estimator's calls (``fit``,
-    ``partial_fit``, ``transform``, scoring, ``sample``), set with threadpoolctl
-    for the call only, so torch's process-wide setting is never changed. None
+    The most intra-op threads torch may use during this estimator's calls
+    (``fit``, ``partial_fit``, ``transform``, scoring, ``sample``), set with
+    threadpoolctl for the call only, so torch's process-wide setting is never
+    changed. A bound, never a raise: where torch's own setting is lower (from
+    ``OMP_NUM_THREADS``, ``torch.set_num_threads`` or an enclosing
+    ``threadpool_limits``), it is kept, as a job scheduler's limit should be. None
     applies a rule when training, recorded in ``n_threads_``: one thread when a
     training step is too small for a second thread to pay (below 50 MFLOP of
     matmuls, e.g. tabular data with the default hidden layer, where a second
@@ -208,8 +211,9 @@ gradient_ : {"autograd", "closed_form"}
     (``gradient`` resolved by its rule).
 
 n_threads_ : int or None
-    The intra-op thread limit the last ``fit`` or ``partial_fit`` trained with
-    (None: torch's own setting).
+    The intra-op thread limit the last ``fit`` or ``partial_fit`` trained with:
+    ``n_threads`` bounded by torch's own setting, or the rule's choice (None:
+    torch's own setting).
 
 n_iter_ : int
     Epochs run, over all calls to ``fit`` (with ``warm_start``) and

@@ -1,13 +1,13 @@
 """VAEImputer: missing values filled in from a VAE trained on the incomplete data
 (MIWAE), with ``SimpleImputer``'s and ``IterativeImputer``'s API."""
 
-import math
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import TransformerMixin, _fit_context
 from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
+from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils._param_validation import MissingValues
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
@@ -26,10 +26,13 @@ from skvae._torch_utils import (
     make_generator,
     to_numpy,
 )
+from skvae._warnings import emit
 
 
 def _is_nan(value):
-    return isinstance(value, Real) and math.isnan(value)
+    """Whether ``missing_values`` marks NaN: np.nan, or pandas' NA, which becomes
+    NaN when X is converted to floats (as in ``SimpleImputer``)."""
+    return is_scalar_nan(value) or is_pandas_na(value)
 
 
 class VAEImputer(TransformerMixin, BaseVAE):
@@ -44,11 +47,12 @@ class VAEImputer(TransformerMixin, BaseVAE):
     ``n_importance_samples`` draws from q(z | x_obs) (Mattei & Frellsen, 2019):
     with ``sample_posterior=False`` the draws are quasi-random and fixed, so the
     imputations are deterministic and each row's is independent of the other
-    rows; with ``sample_posterior=True`` each call draws one imputation from the
-    model's conditional p(x_mis | x_obs) (sampling importance resampling, then
-    the decoder's noise), seeded by ``random_state``, so that fits or calls with
-    different seeds give multiple imputations, as with ``IterativeImputer``.
-    Observed values come back unchanged, bit for bit.
+    rows, up to float64 rounding; with ``sample_posterior=True`` each call draws
+    one imputation from the model's conditional p(x_mis | x_obs) (sampling
+    importance resampling, then the decoder's noise), seeded by
+    ``random_state``, so that fits or calls with different seeds give multiple
+    imputations, as with ``IterativeImputer``. Observed values come back
+    unchanged, bit for bit.
 
     Parameters
     ----------
@@ -69,9 +73,11 @@ class VAEImputer(TransformerMixin, BaseVAE):
         and the floor helped on every table and pattern tried (up to 10% less
         RMSE, on diabetes with values missing not at random).
 
-    missing_values : int, float or np.nan, default=np.nan
+    missing_values : int, float, np.nan or pd.NA, default=np.nan
         The placeholder for missing values, as in ``SimpleImputer``: every entry
-        equal to it is imputed. With a value other than NaN, X may hold no NaN.
+        equal to it is imputed. ``pd.NA`` and NaN are alike (a frame's ``pd.NA``
+        becomes NaN when it is converted to floats). With any other value, X may
+        hold no NaN.
 
     add_indicator : bool, default=False
         If True, a ``MissingIndicator`` transform is stacked onto the output:
@@ -80,14 +86,22 @@ class VAEImputer(TransformerMixin, BaseVAE):
     keep_empty_features : bool, default=False
         Features with no observed value in ``fit`` are dropped from
         ``transform``'s output (with a warning in ``fit``), as ``SimpleImputer``
-        drops them; with True they are kept and imputed with 0.
+        drops them; with True they are kept, their missing entries imputed with
+        0 and their observed ones returned as given. Either way the model, which
+        learned nothing about them, reads them as missing whatever they hold, so
+        they do not steer the imputation of the other features.
 
     n_importance_samples : int, default=100
         Draws K from q(z | x_obs) per row with missing values.
 
     sample_posterior : bool, default=False
         Whether ``transform`` draws an imputation from the model's conditional
-        instead of returning its mean.
+        instead of returning its mean. The draw is seeded by ``random_state``,
+        read at each call: with an int, every call returns the same draw (a
+        seeded call repeats exactly), where ``IterativeImputer`` draws anew at
+        each call; with None or a ``RandomState``, each call draws anew. For m
+        multiple imputations, call ``set_params(random_state=k).transform(X)``
+        for m seeds k (no refit needed), or fit m imputers with different seeds.
 
 """
         + indent(
@@ -227,9 +241,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
             The fitted imputer.
         """
         fresh = not (self.warm_start and hasattr(self, "module_"))
-        self._fit(X, fresh=fresh)
-        if fresh:
-            self._fit_indicator(X)
+        _, notes = self._fit(X, fresh=fresh)
+        # As the empty features, the indicator is decided by every fit, warm or not.
+        self._fit_indicator(X)
+        emit(notes)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -259,24 +274,37 @@ class VAEImputer(TransformerMixin, BaseVAE):
     def _fit_indicator(self, X):
         self.indicator_ = None
         if self.add_indicator:
-            self.indicator_ = MissingIndicator(error_on_new=False)
-            self.indicator_.fit(self._validate_X(X, reset=False))
+            # On X as given, with the user's placeholder (pd.NA is NaN by then), so
+            # that indicator_ works on the user's data, as SimpleImputer's does.
+            marker = np.nan if _is_nan(self.missing_values) else self.missing_values
+            self.indicator_ = MissingIndicator(
+                missing_values=marker, error_on_new=False
+            )
+            self.indicator_.fit(super()._validate_X(X, reset=False))
 
     def _validate_X(self, X, reset):
         """X checked, with NaN wherever it held ``missing_values``."""
-        X = super()._validate_X(X, reset)
-        if not _is_nan(self.missing_values):
-            X = np.where(X == self.missing_values, np.nan, X).astype(
-                X.dtype, copy=False
-            )
-        return X
+        return self._with_nan(super()._validate_X(X, reset))
+
+    def _with_nan(self, X):
+        """Checked X with NaN wherever it holds ``missing_values``."""
+        if _is_nan(self.missing_values):
+            return X
+        return np.where(X == self.missing_values, np.nan, X).astype(X.dtype, copy=False)
+
+    def _missing_marker(self):
+        return f"missing_values={self.missing_values!r}"
 
     def _empty_features_effect(self):
         if self.keep_empty_features:
-            return "transform imputes them with 0 (keep_empty_features=True)."
+            return (
+                "transform imputes them with 0 (keep_empty_features=True), and "
+                "the model reads them as missing whatever they hold."
+            )
         return (
             "transform drops them from its output, as SimpleImputer does "
-            "(keep_empty_features=True keeps them, imputed with 0)."
+            "(keep_empty_features=True keeps them, imputed with 0), and the model "
+            "reads them as missing whatever they hold."
         )
 
     # --------------------------------------------------------------- imputation
@@ -298,29 +326,33 @@ class VAEImputer(TransformerMixin, BaseVAE):
             and the indicator's columns after them with ``add_indicator``.
         """
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        clip = self._check_support(X, self.module_.likelihood)
+        given = super()._validate_X(X, reset=False)
+        X = self._with_nan(given)
+        hidden = self._unfitted_columns()
+        clip = self._check_support(X, self.module_.likelihood, hidden)
         missing = np.isnan(X)
-        rows = np.flatnonzero(missing.any(axis=1))
+        empty = self._empty_features
+        imputed = missing & ~empty  # what the model fills
+        rows = np.flatnonzero(imputed.any(axis=1))
         out = X.copy()
         if rows.size:
-            filled = self._impute(X[rows], clip)
-            out[rows] = np.where(missing[rows], filled.astype(X.dtype), X[rows])
-        empty = self._empty_features
+            filled = self._impute(X[rows], clip, hidden)
+            out[rows] = np.where(imputed[rows], filled.astype(X.dtype), X[rows])
         if self.keep_empty_features:
-            out[:, empty] = 0.0
+            out[missing & empty] = 0.0
         else:
             out = out[:, ~empty]
         if self.indicator_ is not None:
-            indicator = self.indicator_.transform(X).astype(out.dtype)
+            indicator = self.indicator_.transform(given).astype(out.dtype)
             out = np.hstack([out, indicator])
         return out
 
-    def _impute(self, X, clip):
+    def _impute(self, X, clip, hidden):
         """The imputations of the rows of X (all with missing values), in float64:
-        conditional means, or one draw each with ``sample_posterior``."""
+        conditional means, or one draw each with ``sample_posterior``; the
+        ``hidden`` columns are read as missing (see ``_unfitted_columns``)."""
         module, dtype, device = self._inference_module(np.float64)
-        X_t = as_rows(X, dtype, device, clip)
+        X_t = as_rows(X, dtype, device, clip, hidden)
         n_draws = self.n_importance_samples
         if not self.sample_posterior:
             return to_numpy(

@@ -2,6 +2,7 @@
 outlier API (``IsolationForest``'s): ``score_samples``, ``offset_``,
 ``decision_function``, ``predict``."""
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,11 +14,19 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from skvae._base import BaseVAE, _Count, _limit_threads
+from skvae._base import (
+    BaseVAE,
+    _Count,
+    _limit_threads,
+    _observed_range,
+    _row_blocks,
+)
 from skvae._docs import ATTRIBUTES, PARAMETERS, indent, with_defaults
+from skvae._likelihoods import SUPPORT_TOLERANCE
 from skvae._torch_utils import to_numpy
+from skvae._warnings import emit
 
 #: Scores never leave the finite floats: a row whose computation overflows scores
 #: the lowest float64, below every row whose score is finite.
@@ -26,6 +35,27 @@ _LOWEST = float(np.finfo(np.float64).min)
 #: (1.4826 x the median absolute deviation) below the median training score.
 _AUTO_ROBUST_SIGMAS = 3.0
 _MAD_TO_SIGMA = 1.4826
+#: Where the median absolute deviation is 0, the mean absolute deviation from the
+#: median estimates the spread instead (x 1.2533 = sqrt(pi / 2), sigma for normal
+#: data), as in Iglewicz and Hoaglin's modified z-scores.
+_MEAN_AD_TO_SIGMA = 1.2533
+
+
+def _merge_notes(first, second, n_rows, n_support):
+    """The warnings of a trimmed fit's two trainings, each given once: one that
+    both raised alike (X's scale, or max_iter reached in both) as it is, one that
+    only one of them raised with the training it concerns."""
+    labels = (
+        f"the first of fit's two trainings, on all {n_rows} rows",
+        f"the second of fit's two trainings, on the {n_support} rows the first "
+        "found most likely",
+    )
+    merged = [note for note in first if note in second]
+    for label, own, other in ((labels[0], first, second), (labels[1], second, first)):
+        merged += [
+            (c, f"{m} (This concerns {label}.)") for c, m in own if (c, m) not in other
+        ]
+    return merged
 
 
 class VAEOutlierDetector(
@@ -39,20 +69,22 @@ class VAEOutlierDetector(
     is its log-likelihood (the importance-sampled log p(x), or the ELBO), higher
     for more normal rows, as in ``IsolationForest`` and ``LocalOutlierFactor``;
     ``decision_function`` subtracts ``offset_`` (negative: outlier) and
-    ``predict`` returns -1 for outliers and +1 for inliers. Scores are computed in
-    float64 with draws fixed for every row and call, so they are deterministic,
-    independent of batching and of the other rows, and finite for every finite
-    row however far out (a row whose computation overflows scores the lowest
-    float64). ``transform`` gives the latent means, to plot the inliers' latent
-    space. Fit on clean data (novelty detection) or on data that hold a few
-    outliers (outlier detection): by default ``fit`` trains twice, the second
-    time on the 90% of rows the first model found most likely, so that the
-    outliers among the training rows do not shape the density (see
-    ``support_fraction``). Its learning rate is 3e-3, not the transformer's 1e-3:
-    a detector is fitted on a few hundred to a few thousand rows, on which 200
-    epochs at 1e-3 stop short of convergence (``benchmarks/outliers.py``:
-    median ROC-AUC 0.943 fitted on data that hold anomalies and 0.957 on clean
-    inliers, against 0.933 and 0.953 at 1e-3).
+    ``predict`` returns -1 for outliers and +1 for inliers. Scores are computed
+    in float64 with draws fixed for every row and call, so they are
+    deterministic, independent of batching and of the other rows up to float64
+    rounding (a row scored alone and among others can differ in the last digits,
+    about 1e-14 relative: matrix products round differently for different
+    numbers of rows), and finite for every finite row however far out (a row
+    whose computation overflows scores the lowest float64). ``transform`` gives
+    the latent means, to plot the inliers' latent space. Fit on clean data
+    (novelty detection) or on data that hold a few outliers (outlier detection):
+    by default ``fit`` trains twice, the second time on the 90% of rows the
+    first model found most likely, so that the outliers among the training rows
+    do not shape the density (see ``support_fraction``). Its learning rate is
+    3e-3, not the transformer's 1e-3: a detector is fitted on a few hundred to a
+    few thousand rows, on which 200 epochs at 1e-3 stop short of convergence
+    (``benchmarks/outliers.py``: median ROC-AUC 0.943 fitted on data that hold
+    anomalies and 0.957 on clean inliers, against 0.933 and 0.953 at 1e-3).
 
     Parameters
     ----------
@@ -72,17 +104,24 @@ class VAEOutlierDetector(
         score below it; with ``"auto"``, the threshold lies 3 robust standard
         deviations (1.4826 times the median absolute deviation) below the median
         training score, so rows the model finds far less likely than nearly all
-        of its training data are outliers, whatever their share.
+        of its training data are outliers, whatever their share. Where half the
+        rows or more score alike (duplicated rows), the median absolute
+        deviation is 0 and 1.2533 times the mean absolute deviation from the
+        median stands in for the standard deviation (Iglewicz and Hoaglin's
+        rule), so not every row below the median is flagged.
 
     score_method : {"log_likelihood", "elbo"}, default="log_likelihood"
         What ``score_samples`` returns: ``"log_likelihood"``, the importance-
         sampled log p(x) with ``n_importance_samples`` draws per row (the IWAE
         bound, tighter than the ELBO), or ``"elbo"``, the evidence lower bound
         with 128 draws. At the default ``n_importance_samples`` both cost the
-        same.
+        same. Read by ``fit`` (and ``partial_fit``), as ``offset_`` is a
+        threshold on the scores it defines: a change takes effect at the next
+        fit.
 
     n_importance_samples : int, default=128
-        Importance samples K per row for ``score_method="log_likelihood"``.
+        Importance samples K per row for ``score_method="log_likelihood"``;
+        read by ``fit``, as ``score_method``.
 
     support_fraction : float in (0, 1], default=0.9
         The share of the training rows the final VAE learns from (a trimmed
@@ -92,7 +131,9 @@ class VAEOutlierDetector(
         ``random_state``) on the ``ceil(support_fraction * n_samples)`` rows it
         scored highest, which doubles the fitting time. With ``warm_start=True``
         on a fitted detector, ``fit`` instead scores the rows with the current
-        VAE and continues training it on that support. 1 fits once on all rows.
+        VAE and continues training it on that support. 1 fits once on all rows,
+        as does a support of every row (e.g. 0.95 of 9 rows), which a second
+        training would only repeat.
         ``partial_fit`` always trains on every row it is given. 0.9 by the
         benchmark (``benchmarks/outliers.py``): fitted on data that hold
         anomalies, median ROC-AUC 0.943 against 0.922 fitting once; on clean
@@ -113,7 +154,8 @@ class VAEOutlierDetector(
 
     support_ : ndarray of shape (n_samples,)
         A mask of the rows of ``fit``'s X that the final VAE was trained on
-        (all True when ``support_fraction=1``). Set by ``fit``.
+        (all True when ``support_fraction=1``); after ``partial_fit``, of its
+        X's rows (all True).
 
     See Also
     --------
@@ -127,7 +169,7 @@ class VAEOutlierDetector(
     >>> from skvae import VAEOutlierDetector
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((300, 4))
-    >>> detector = VAEOutlierDetector(max_iter=5, random_state=0).fit(X)
+    >>> detector = VAEOutlierDetector(max_iter=50, random_state=0).fit(X)
     >>> detector.predict([[0.0, 0.0, 0.0, 0.0], [8.0, -8.0, 8.0, -8.0]])
     array([ 1, -1])
     """
@@ -210,7 +252,10 @@ class VAEOutlierDetector(
 
         With ``support_fraction`` below 1, a second VAE is trained on the share
         of rows the first scored highest; ``offset_`` comes from the final VAE's
-        scores of all of X.
+        scores of all of X. The fit warns once of each thing, naming the
+        training a warning concerns where only one raised it; a
+        ``KeyboardInterrupt`` in the first training ends the fit there, with
+        the model it has and every row as support.
 
         Parameters
         ----------
@@ -228,22 +273,64 @@ class VAEOutlierDetector(
         """
         warm = self.warm_start and hasattr(self, "module_")
         trim = self.support_fraction < 1
+        if trim and self.early_stopping:
+            self._check_support_size(X)
+        self._scoring = (self.score_method, self.n_importance_samples)
+        first, notes = None, []
         if not (warm and trim):  # a warm, trimmed fit picks its support first
-            self._fit(X, fresh=not warm)
+            if trim and self.verbose:
+                print("Training on all rows, to find the most likely ones")
+            first, notes = self._fit(X, fresh=not warm)
         scores = self.score_samples(X)
-        self.support_ = np.ones(len(scores), dtype=bool)
-        if trim:
-            n_support = int(np.ceil(self.support_fraction * len(scores)))
+        n_samples = len(scores)
+        self.support_ = np.ones(n_samples, dtype=bool)
+        n_support = self._n_support(n_samples)
+        # Trim unless the first training was interrupted (that ends the fit), or
+        # the support is every row: trained afresh, it would be the same model.
+        interrupted = first is not None and first.interrupted
+        if (
+            trim
+            and not interrupted
+            and not (first is not None and n_support == n_samples)
+        ):
             # A stable sort: ties keep row order, so the support is deterministic.
             highest = np.argsort(-scores, kind="stable")[:n_support]
             self.support_[:] = False
             self.support_[highest] = True
             if self.verbose:
-                print(f"Training on the {n_support} most likely of {len(scores)} rows")
-            self._fit(X, fresh=not warm, rows=np.flatnonzero(self.support_))
+                print(f"Training on the {n_support} most likely of {n_samples} rows")
+            _, second = self._fit(X, fresh=not warm, rows=np.flatnonzero(self.support_))
+            if first is None:
+                notes = second
+            else:
+                notes = _merge_notes(notes, second, n_samples, n_support)
             scores = self.score_samples(X)
         self.offset_ = self._offset(scores)
+        emit(notes)
         return self
+
+    def _n_support(self, n_samples):
+        """``ceil(support_fraction * n_samples)``, immune to the product's rounding
+        (0.55 * 100 is 55.000000000000007 in floats: 55 rows, not 56)."""
+        return max(1, math.ceil(self.support_fraction * n_samples * (1 - 1e-12)))
+
+    def _check_support_size(self, X):
+        """Refuse, before any training, a support too small for ``early_stopping``
+        to hold out a validation row from (X's own errors come from ``_fit``)."""
+        try:
+            n_samples = _num_samples(X)
+        except TypeError:
+            return
+        n_support = self._n_support(n_samples)
+        if n_support - math.ceil(self.validation_fraction * n_support) < 1:
+            raise ValueError(
+                f"support_fraction={self.support_fraction} keeps {n_support} of the "
+                f"{n_samples} rows for the second training, too few for "
+                "early_stopping=True to hold out validation rows from "
+                f"(validation_fraction={self.validation_fraction}) and still train "
+                "on one. Use a larger support_fraction, early_stopping=False, or "
+                "more rows."
+            )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -263,13 +350,19 @@ class VAEOutlierDetector(
             The updated detector.
         """
         super().partial_fit(X)
-        self.offset_ = self._offset(self.score_samples(X))
+        self._scoring = (self.score_method, self.n_importance_samples)
+        scores = self.score_samples(X)
+        self.support_ = np.ones(len(scores), dtype=bool)
+        self.offset_ = self._offset(scores)
         return self
 
     def _offset(self, scores):
         if self.contamination == "auto":
             median = np.median(scores)
-            spread = _MAD_TO_SIGMA * np.median(np.abs(scores - median))
+            deviations = np.abs(scores - median)
+            spread = _MAD_TO_SIGMA * np.median(deviations)
+            if spread == 0:  # at least half the rows score exactly the median
+                spread = _MEAN_AD_TO_SIGMA * np.mean(deviations)
             return float(median - _AUTO_ROBUST_SIGMAS * spread)
         return float(np.percentile(scores, 100.0 * self.contamination))
 
@@ -288,15 +381,61 @@ class VAEOutlierDetector(
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Finite float64 scores; a row whose computation overflows scores the
-            lowest float64.
+            Finite float64 scores; a row whose computation overflows, or that
+            lies outside the decoder's support (a Bernoulli decoder's value
+            beyond [0, 1]: it has no density there), scores the lowest float64.
         """
-        setup = self._inference_setup(X, dtype=np.float64)
-        if self.score_method == "elbo":
-            scores = self._elbo(*setup)
-        else:
-            scores = self._log_px(*setup, self.n_importance_samples)
-        return to_numpy(torch.nan_to_num(scores, nan=_LOWEST, neginf=_LOWEST))
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        scores = np.full(len(X), _LOWEST)
+        inside = self._rows_in_support(X)
+        X_in = X if inside is None else X[inside]
+        if len(X_in):
+            method, n_draws = self._scoring
+            setup = self._inference_rows(X_in, np.float64)
+            if method == "elbo":
+                values = self._elbo(*setup)
+            else:
+                values = self._log_px(*setup, n_draws)
+            values = to_numpy(torch.nan_to_num(values, nan=_LOWEST, neginf=_LOWEST))
+            scores[slice(None) if inside is None else inside] = values
+        return scores
+
+    def _rows_in_support(self, X):
+        """A mask of the rows inside the likelihood's support (within the clipping
+        tolerance), or None when all are: a row outside it (a Bernoulli decoder's
+        value beyond [0, 1]) has no density, the lowest score, not an error."""
+        likelihood = self.module_.likelihood
+        if likelihood.support_error(*(float(v) for v in _observed_range(X))) is None:
+            return None
+        low, high = likelihood.support
+        low, high = low - SUPPORT_TOLERANCE, high + SUPPORT_TOLERANCE
+        return np.concatenate(
+            [~np.any((b < low) | (b > high), axis=1) for b in _row_blocks(X)]
+        )
+
+    def score(self, X, y=None):
+        """Return the mean of ``score_samples`` over X's rows (higher is better).
+
+        With ``score_method="log_likelihood"`` (the default) that is the mean
+        importance-sampled log p(x) with ``n_importance_samples`` draws per row;
+        with ``"elbo"``, the mean ELBO. Either way, in nats, what ``GridSearchCV``
+        maximises when no scorer is given.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        score : float
+            Mean of :meth:`score_samples`.
+        """
+        return super().score(X, y)
 
     def decision_function(self, X):
         """Return ``score_samples(X) - offset_``: negative for outliers.
@@ -340,7 +479,8 @@ class VAEOutlierDetector(
         Returns
         -------
         Z : ndarray of shape (n_samples, latent_dim)
-            Means of q(z | x), row by row independent of the other rows.
+            Means of q(z | x), row by row independent of the other rows up to
+            rounding.
         """
         return self._latent_means(X)
 

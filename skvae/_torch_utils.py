@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import mmap
 from collections.abc import Callable, Iterator
 
@@ -81,9 +82,10 @@ class MappedRows:
     (``len``, ``shape``, ``dtype``, ``device``, ``rows[start:stop]`` and
     ``rows.index_select(0, index)``, both giving tensors), so that they run
     unchanged over a file larger than memory: each call copies only the rows it
-    asks for, cast to ``dtype``, clipped to ``clip`` and moved to ``device``.
-    Indexing with a tensor of positions gives a subset that is read as lazily (a
-    validation split is a list of row numbers, not a copy).
+    asks for, cast to ``dtype``, clipped to ``clip``, with the columns flagged in
+    ``missing`` set to NaN, and moved to ``device``. Indexing with a tensor of
+    positions gives a subset that is read as lazily (a validation split is a list
+    of row numbers, not a copy).
     """
 
     def __init__(
@@ -92,10 +94,11 @@ class MappedRows:
         dtype: torch.dtype,
         device: torch.device,
         clip: tuple[float, float] | None = None,
+        missing: np.ndarray | None = None,
         index: np.ndarray | None = None,
     ):
         self.array, self.dtype, self.device, self.clip = X, dtype, device, clip
-        self.index = index
+        self.missing, self.index = missing, index
         self._np_dtype = torch.empty((), dtype=dtype).numpy().dtype
 
     def __len__(self) -> int:
@@ -111,7 +114,9 @@ class MappedRows:
         positions = key.cpu().numpy()
         if self.index is not None:
             positions = self.index[positions]
-        return MappedRows(self.array, self.dtype, self.device, self.clip, positions)
+        return MappedRows(
+            self.array, self.dtype, self.device, self.clip, self.missing, positions
+        )
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         if dim != 0:
@@ -134,6 +139,8 @@ class MappedRows:
             out = aligned(torch.from_numpy(block))
         if self.clip is not None:
             out.clamp_(*self.clip)
+        if self.missing is not None:
+            out[:, torch.from_numpy(self.missing)] = math.nan
         return out.to(self.device)
 
 
@@ -142,8 +149,12 @@ def as_rows(
     dtype: torch.dtype,
     device: torch.device,
     clip: tuple[float, float] | None = None,
+    missing: np.ndarray | None = None,
 ) -> Tensor | MappedRows:
     """``X``'s rows, clipped to ``clip``, for training and batched inference.
+
+    ``missing`` (a boolean mask over the columns, or None) flags columns read as
+    missing (NaN) whatever they hold: ``X`` itself is never written to.
 
     The rule: a memory-mapped ``X`` is read batch by batch where it lies
     (:class:`MappedRows`), so that it is never copied whole into memory; any other
@@ -151,9 +162,11 @@ def as_rows(
     which a batch is a single ``index_select``.
     """
     if is_memory_mapped(X):
-        return MappedRows(X, dtype, device, clip)
+        return MappedRows(X, dtype, device, clip, missing)
     if clip is not None:
         X = np.clip(X, *clip)
+    if missing is not None:
+        X = np.where(missing, X.dtype.type(np.nan), X)
     return to_tensor(X, dtype, device)
 
 

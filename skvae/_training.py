@@ -160,11 +160,13 @@ def choose_threads(
 ) -> int | None:
     """The intra-op threads a fit uses: ``requested``, or by rule (None: torch's).
 
-    The rule for None: one thread where a step is too small for a second thread to
-    pay (:data:`SINGLE_THREAD_BELOW_FLOPS`), torch's own setting otherwise.
+    ``requested`` bounds torch's own setting and never raises it (with
+    ``OMP_NUM_THREADS=1``, 2 requested is 1). The rule for None: one thread where a
+    step is too small for a second thread to pay
+    (:data:`SINGLE_THREAD_BELOW_FLOPS`), torch's own setting otherwise.
     """
     if requested is not None:
-        return requested
+        return min(requested, torch.get_num_threads())
     if step_flops(model, batch_size, n_draws) < SINGLE_THREAD_BELOW_FLOPS:
         return 1
     return None

@@ -78,8 +78,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Returns
         -------
         Z : ndarray of shape (n_samples, latent_dim)
-            Means of q(z | x). Computed in batches, in X's dtype, so each row's
-            result does not depend on the other rows.
+            Means of q(z | x). Computed in batches, in X's dtype; a row's result
+            does not depend on the other rows, up to rounding (see the README's
+            "Deterministic, row-independent scores").
         """
         return self._latent_means(X)
 

@@ -28,3 +28,13 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     while frame is not None and frame.f_code.co_filename.startswith(_LIBRARIES):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def emit(notes: list[tuple[type[Warning], str]]) -> None:
+    """Warn of each ``(category, message)`` in ``notes``, in order (see ``warn``).
+
+    A fit gathers its warnings as such pairs and emits them at its end, so that one
+    made of several trainings can tell them apart and warn once of each thing.
+    """
+    for category, message in notes:
+        warn(message, category)

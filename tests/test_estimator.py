@@ -21,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import InvalidParameterError
+from threadpoolctl import threadpool_limits
 
 import skvae._base
 import skvae._likelihoods
@@ -827,8 +828,27 @@ def test_n_threads_bounds_training_and_restores_torch(monkeypatch, n_threads):
     before = torch.get_num_threads()
     est = VAETransformer(**FAST, n_threads=n_threads)
     seen = _threads_seen_in_training(monkeypatch, est, X_DIGITS)
-    assert set(seen) == {min(n_threads, before)} and est.n_threads_ == n_threads
+    assert set(seen) == {min(n_threads, before)}
+    assert est.n_threads_ == min(n_threads, before)
     assert torch.get_num_threads() == before
+
+
+def test_n_threads_never_raises_torchs_own_limit(monkeypatch, vae):
+    # Under a lower limit (here an enclosing one; OMP_NUM_THREADS=1 alike),
+    # n_threads=2 keeps it, in training and in inference.
+    seen = []
+    real = skvae._base.batched
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(skvae._base, "batched", spy)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        est = VAETransformer(**FAST, n_threads=2)
+        seen += _threads_seen_in_training(monkeypatch, est, X_DIGITS)
+        est.transform(X_DIGITS)
+    assert est.n_threads_ == 1 and seen and set(seen) == {1}
 
 
 def test_n_threads_rule_by_step_size(monkeypatch):

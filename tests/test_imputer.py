@@ -227,3 +227,132 @@ def test_in_a_pipeline_and_a_grid_search():
         search.fit(X_MISSING, Y_WINE)
     assert search.best_score_ > 0.8
     assert search.predict(X_MISSING[:5]).shape == (5,)
+
+
+# ------------------------------------------- features with nothing observed in fit
+
+
+def _with_empty_column():
+    X = X_MISSING[:, :5].copy()
+    X[:, 2] = np.nan
+    return X
+
+
+def test_keep_empty_features_keeps_the_values_given():
+    # As SimpleImputer: only missing entries of an empty feature become 0.
+    X = _with_empty_column()
+    est = fit_quietly(VAEImputer(**FAST, keep_empty_features=True), X)
+    given = X[:4].copy()
+    given[:2, 2] = [5.0, -3.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expected = SimpleImputer(keep_empty_features=True).fit(X).transform(given)
+    out = est.transform(given)
+    np.testing.assert_array_equal(out[:, 2], expected[:, 2])
+    np.testing.assert_array_equal(out[:, 2], [5.0, -3.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("sample_posterior", [False, True])
+def test_an_empty_feature_does_not_steer_the_others(keep, sample_posterior):
+    # The model learned nothing about column 2: whatever it holds at transform
+    # (nothing, 100, -1e6), the other columns' imputations are the same, as with
+    # SimpleImputer, KNNImputer and IterativeImputer.
+    X = _with_empty_column()
+    est = fit_quietly(
+        VAEImputer(
+            **FAST,
+            keep_empty_features=keep,
+            sample_posterior=sample_posterior,
+            n_importance_samples=20,
+        ),
+        X,
+    )
+    rows = X[:10].copy()
+    assert np.isnan(rows[:, [0, 1, 3, 4]]).any()
+    outs = []
+    for value in [np.nan, 100.0, -1e6]:
+        rows[:, 2] = value
+        outs.append(
+            np.delete(est.transform(rows), 2, axis=1) if keep else est.transform(rows)
+        )
+    np.testing.assert_array_equal(outs[1], outs[0])
+    np.testing.assert_array_equal(outs[2], outs[0])
+    # So do the other methods that read X: the same latent means and scores.
+    rows[:, 2] = np.nan
+    given = rows.copy()
+    given[:, 2] = 100.0
+    np.testing.assert_array_equal(est.score_samples(given), est.score_samples(rows))
+
+
+def test_an_empty_feature_is_ignored_in_the_support_check():
+    # A Bernoulli model whose empty column holds a value beyond [0, 1] at
+    # transform: ignored, not refused, and returned as given.
+    X = (RNG.random((60, 4)) < 0.4).astype(float)
+    X[RNG.random(X.shape) < 0.2] = np.nan
+    X[:, 3] = np.nan
+    est = fit_quietly(
+        VAEImputer(**FAST, likelihood="bernoulli", keep_empty_features=True), X
+    )
+    rows = X[:5].copy()
+    rows[:, 3] = 7.0
+    out = est.transform(rows)
+    np.testing.assert_array_equal(out[:, 3], 7.0)
+    assert np.all((out[:, :3] >= 0) & (out[:, :3] <= 1))
+
+
+def test_warm_start_fit_decides_empty_features_and_indicator_again():
+    # Every fit, warm or not, decides which features are empty and which the
+    # indicator covers, as SimpleImputer's fit does; warm_start keeps only the
+    # weights.
+    X_empty = _with_empty_column()
+    X_full = X_MISSING[:, :5].copy()
+    X_full[:, 0] = X_WINE[:, 0]  # complete: not in the indicator
+    est = fit_quietly(VAEImputer(**FAST, warm_start=True, add_indicator=True), X_empty)
+    assert est.transform(X_empty).shape[1] == 4 + 5  # column 2 dropped
+    fit_quietly(est, X_full)
+    fresh = fit_quietly(VAEImputer(**FAST, add_indicator=True), X_full)
+    assert est.transform(X_full).shape == fresh.transform(X_full).shape == (178, 9)
+    np.testing.assert_array_equal(est.indicator_.features_, [1, 2, 3, 4])
+    np.testing.assert_array_equal(
+        est.get_feature_names_out(), fresh.get_feature_names_out()
+    )
+
+
+# ------------------------------------------------------------- missing_values
+
+
+def test_missing_values_pd_na_works_as_in_simple_imputer():
+    X = pd.DataFrame(X_MISSING[:, :4], columns=list("abcd")).astype("Float64")
+    assert X.isna().any().any()
+    est = fit_quietly(VAEImputer(**FAST, missing_values=pd.NA), X)
+    assert est.__sklearn_tags__().input_tags.allow_nan
+    reference = fit_quietly(VAEImputer(**FAST), X_MISSING[:, :4])
+    np.testing.assert_array_equal(
+        est.transform(X), reference.transform(X_MISSING[:, :4])
+    )
+    # A plain array with NaN is read alike, as SimpleImputer(missing_values=pd.NA)
+    # reads it.
+    plain = fit_quietly(VAEImputer(**FAST, missing_values=pd.NA), X_MISSING[:, :4])
+    np.testing.assert_array_equal(
+        plain.transform(X_MISSING[:, :4]), reference.transform(X_MISSING[:, :4])
+    )
+
+
+def test_indicator_keeps_the_users_placeholder():
+    X = np.where(HIDDEN, -1.0, X_WINE)[:, :4]
+    est = fit_quietly(VAEImputer(**FAST, missing_values=-1, add_indicator=True), X)
+    reference = SimpleImputer(missing_values=-1, add_indicator=True).fit(X)
+    assert est.indicator_.missing_values == reference.indicator_.missing_values == -1
+    np.testing.assert_array_equal(
+        est.indicator_.transform(X),
+        MissingIndicator(missing_values=-1).fit_transform(X),
+    )
+    np.testing.assert_array_equal(
+        est.transform(X)[:, 4:], X[:, est.indicator_.features_] == -1
+    )
+
+
+def test_messages_name_the_users_placeholder():
+    with pytest.raises(ValueError, match=r"missing \(missing_values=-1\)"):
+        VAEImputer(**FAST, missing_values=-1).fit(np.full((5, 3), -1.0))

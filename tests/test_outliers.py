@@ -1,5 +1,8 @@
 """VAEOutlierDetector: scikit-learn's outlier API, its scores, and the shared core."""
 
+import ast
+import copy
+import re
 import warnings
 
 import numpy as np
@@ -10,7 +13,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import (
+    check_outliers_fit_predict,
+    check_outliers_train,
+)
 
+import skvae._training
 from skvae import VAEOutlierDetector, VAETransformer
 
 RNG = np.random.default_rng(0)
@@ -173,12 +181,23 @@ def test_transform_gives_the_latent_means(detector):
     ]
 
 
-@pytest.mark.parametrize("method", ["predict", "decision_function", "score_samples"])
-def test_bernoulli_range_is_checked_in_every_method(method):
+def test_rows_outside_bernoulli_support_score_lowest_not_raise():
+    # Such a row has no density under the decoder: the most anomalous row there
+    # is, as IsolationForest would flag it, not an error; the others score as
+    # they do alone, and only training data must lie in [0, 1].
     X_unit = (RNG.random((100, 6)) < 0.3).astype(float)
     est = fit_quietly(VAEOutlierDetector(**FAST, likelihood="bernoulli"), X_unit)
+    rows = np.vstack([X_unit[:3], [[2.0, 0, 0, 0, 0, 0]], [[-1e6, 0, 1, 0, 1, 0]]])
+    scores = est.score_samples(rows)
+    np.testing.assert_array_equal(scores[3:], np.finfo(np.float64).min)
+    np.testing.assert_allclose(scores[:3], est.score_samples(X_unit[:3]), rtol=1e-12)
+    assert np.all(scores[:3] > np.finfo(np.float64).min)
+    np.testing.assert_array_equal(est.predict(rows)[3:], [-1, -1])
+    np.testing.assert_array_equal(est.decision_function(rows), scores - est.offset_)
     with pytest.raises(ValueError, match=r"needs X in \[0, 1\]"):
-        getattr(est, method)(X_unit * 2)
+        est.transform(rows)  # a latent mean has no such limit: refused
+    with pytest.raises(ValueError, match=r"needs X in \[0, 1\]"):
+        fit_quietly(VAEOutlierDetector(**FAST, likelihood="bernoulli"), rows)
 
 
 @pytest.mark.parametrize(
@@ -246,3 +265,184 @@ def test_missing_values_are_refused(detector):
     with pytest.raises(ValueError, match="NaN"):
         detector.score_samples(X_nan)
     assert not detector.__sklearn_tags__().input_tags.allow_nan
+
+
+# ------------------------------------------------------ one fit, one warning each
+
+
+def _warnings_of(fit):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit()
+    return [(w.category, str(w.message)) for w in caught]
+
+
+def test_a_trimmed_fit_warns_once_of_each_thing():
+    # Two trainings, each far from unit scale and stopped at max_iter: one
+    # warning of each kind, not two.
+    big = 50 * np.random.default_rng(1).standard_normal((80, 5))
+    caught = _warnings_of(lambda: VAEOutlierDetector(max_iter=2).fit(big))
+    categories = sorted(c.__name__ for c, _ in caught)
+    assert categories == ["ConvergenceWarning", "UserWarning"]
+    assert (
+        "far from unit scale" in dict((c.__name__, m) for c, m in caught)["UserWarning"]
+    )
+    # Both trainings stopped alike: no training named.
+    assert all("This concerns" not in m for _, m in caught)
+
+
+def test_a_warning_of_one_training_says_which():
+    # With these settings the first training converges and the second does not.
+    est = VAEOutlierDetector(
+        random_state=0,
+        max_iter=35,
+        n_iter_no_change=2,
+        tol=3e-3,
+        hidden_layer_sizes=(8,),
+    )
+    rows = np.random.default_rng(0).standard_normal((80, 5))
+    caught = _warnings_of(lambda: est.fit(rows))
+    assert [c for c, _ in caught] == [ConvergenceWarning]
+    assert caught[0][1].endswith(
+        "(This concerns the second of fit's two trainings, on the 72 rows the first "
+        "found most likely.)"
+    )
+
+
+def test_merge_notes_rule():
+    from skvae._outliers import _merge_notes
+
+    same = (UserWarning, "scale")
+    first = [same, (ConvergenceWarning, "diverged")]
+    second = [same, (ConvergenceWarning, "max_iter")]
+    merged = _merge_notes(first, second, 10, 9)
+    assert merged[0] == same and len(merged) == 3
+    assert merged[1][1].startswith("diverged (This concerns the first of fit's two")
+    assert "on all 10 rows" in merged[1][1]
+    assert merged[2][1].startswith("max_iter (This concerns the second")
+    assert "on the 9 rows" in merged[2][1]
+
+
+# ------------------------------------------------- the documented configuration
+
+
+def _documented_detector():
+    """The detector the class docstring's example builds."""
+    call = re.search(r"(VAEOutlierDetector\([^)]*\))\.fit", VAEOutlierDetector.__doc__)
+    node = ast.parse(call.group(1), mode="eval").body
+    return VAEOutlierDetector(
+        **{k.arg: ast.literal_eval(k.value) for k in node.keywords}
+    )
+
+
+@pytest.mark.parametrize("check", [check_outliers_train, check_outliers_fit_predict])
+def test_the_documented_configuration_passes_the_outlier_checks(check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # make_blobs' raw scale warns, as it should
+        check("VAEOutlierDetector", _documented_detector())
+
+
+def test_score_says_what_it_averages():
+    doc = VAEOutlierDetector.score.__doc__
+    assert "score_method" in doc and "log p(x)" in doc
+    est = fit_quietly(VAEOutlierDetector(**FAST, score_method="elbo"), INLIERS)
+    assert est.score(X) == pytest.approx(np.mean(est.score_samples(X)), rel=1e-12)
+
+
+# -------------------------------------------------- what fit reads, and stops on
+
+
+def test_an_interrupt_in_the_first_training_ends_the_fit(monkeypatch):
+    real_epoch = skvae._training.train_epoch
+    calls = []
+
+    def interrupted_on_third_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(skvae._training, "train_epoch", interrupted_on_third_epoch)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est = VAEOutlierDetector(**FAST).fit(X)
+    assert len(calls) == 3 and est.n_iter_ == 2
+    assert est.support_.all() and np.isfinite(est.offset_)
+
+
+def test_scores_use_the_settings_of_fit(detector):
+    # offset_ is a threshold on the scores fit computed: changing score_method or
+    # n_importance_samples afterwards takes effect at the next fit, as
+    # IsolationForest reads nothing after fit.
+    est = copy.deepcopy(detector)
+    before = est.score_samples(X)
+    est.set_params(score_method="elbo", n_importance_samples=1)
+    np.testing.assert_array_equal(est.score_samples(X), before)
+    refit = fit_quietly(est, INLIERS)
+    elbo = fit_quietly(VAEOutlierDetector(**FAST, score_method="elbo"), INLIERS)
+    np.testing.assert_array_equal(refit.score_samples(X), elbo.score_samples(X))
+
+
+def test_auto_threshold_when_most_scores_tie():
+    # Over half the rows share one score, so the median absolute deviation is 0:
+    # the mean absolute deviation stands in, and only rows far below are flagged.
+    est = VAEOutlierDetector()
+    scores = np.r_[np.zeros(120), -np.abs(np.random.default_rng(0).normal(size=80))]
+    deviations = np.abs(scores)
+    assert np.median(deviations) == 0
+    assert est._offset(scores) == pytest.approx(-3 * 1.2533 * deviations.mean())
+    # 11% flagged here, not all 40% of the rows below the median
+    assert np.mean(scores < est._offset(scores)) < 0.15
+    assert est._offset(np.zeros(10)) == 0.0  # all alike: none flagged
+
+
+def test_a_support_too_small_for_early_stopping_is_refused_before_training(
+    monkeypatch,
+):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(VAEOutlierDetector, "_train", no_training)
+    est = VAEOutlierDetector(support_fraction=0.05, early_stopping=True)
+    with pytest.raises(ValueError, match=r"support_fraction=0.05 keeps 1 of the 20"):
+        est.fit(X[:20])
+
+
+def test_support_size_is_the_ceiling_free_of_rounding():
+    # 0.55 * 100 is 55.000000000000007 in floats.
+    est = fit_quietly(
+        VAEOutlierDetector(**{**FAST, "max_iter": 2}, support_fraction=0.55), X[:100]
+    )
+    assert est.support_.sum() == 55
+    est = fit_quietly(
+        VAEOutlierDetector(**{**FAST, "max_iter": 2}, support_fraction=0.51), X[:99]
+    )
+    assert est.support_.sum() == 51  # ceil(50.49)
+
+
+def test_a_support_of_every_row_trains_once(monkeypatch):
+    # ceil(0.95 * 9) = 9: a second training would be the first again.
+    trainings = []
+    real = VAEOutlierDetector._fit
+
+    def counted(self, *args, **kwargs):
+        trainings.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(VAEOutlierDetector, "_fit", counted)
+    est = fit_quietly(
+        VAEOutlierDetector(**{**FAST, "max_iter": 3}, support_fraction=0.95), X[:9]
+    )
+    assert len(trainings) == 1 and est.support_.all() and est.n_iter_ == 3
+
+
+def test_partial_fit_support_is_its_rows(detector):
+    est = copy.deepcopy(detector)
+    est.partial_fit(X[:50])
+    assert est.support_.shape == (50,) and est.support_.all()
+
+
+def test_verbose_names_both_trainings(capsys):
+    fit_quietly(VAEOutlierDetector(**{**FAST, "max_iter": 2}, verbose=1), X)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Training on all rows, to find the most likely ones"
+    assert "Training on the 378 most likely of 420 rows" in out
