@@ -29,6 +29,7 @@ from skvae._likelihoods import (
     GAUSSIAN_MIN_VARIANCE,
     LIKELIHOODS,
     SUPPORT_TOLERANCE,
+    Mixed,
 )
 from skvae._model import ACTIVATIONS, VAEConfig, build_vae
 from skvae._objectives import (
@@ -38,6 +39,7 @@ from skvae._objectives import (
     gaussian_kl_per_dimension,
     importance_log_likelihood,
 )
+from skvae._table import Table, uses_table
 from skvae._torch_utils import (
     as_rows,
     batched,
@@ -205,6 +207,7 @@ class BaseVAE(BaseEstimator):
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "column_types": [None, dict],
     }
 
     def __init__(
@@ -234,6 +237,7 @@ class BaseVAE(BaseEstimator):
         device="cpu",
         random_state=None,
         verbose=0,
+        column_types=None,
     ):
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -259,6 +263,7 @@ class BaseVAE(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.column_types = column_types
 
     # ------------------------------------------------------------------ fitting
 
@@ -354,7 +359,9 @@ class BaseVAE(BaseEstimator):
         )
         # tol is per feature: the loss sums over features, so one tolerance then
         # means the same for 4 features and for 784.
-        stop_rule = StopRule(tol=self.tol * X.shape[1], patience=self.n_iter_no_change)
+        stop_rule = StopRule(
+            tol=self.tol * self.n_features_in_, patience=self.n_iter_no_change
+        )
         outcome = self._train(
             X_train,
             generator,
@@ -439,21 +446,50 @@ class BaseVAE(BaseEstimator):
         if reset and likelihood == "gaussian":
             self._check_scale(X, counts, notes)
         hidden = self._unfitted_columns()
-        clip = self._check_support(X, LIKELIHOODS[likelihood](), hidden)
+        # A table's columns were checked against their likelihoods as it encoded them.
+        clip = None
+        if self._table is None:
+            clip = self._check_support(X, LIKELIHOODS[likelihood](), hidden)
         complete = hidden is None and bool(np.all(counts == len(X)))
         return X, likelihood, clip, complete
 
     def _validate_X(self, X, reset):
         """``validate_data`` with float dtypes, and NaN (missing values) where the
-        estimator's tags allow it; inf never."""
+        estimator's tags allow it; inf never. A data frame with columns that are
+        not numbers (or any frame, with ``column_types``) is read through a
+        ``Table``, fitted when ``reset``: its float64 matrix comes back."""
         allow_nan = self.__sklearn_tags__().input_tags.allow_nan
-        return validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan" if allow_nan else True,
-            reset=reset,
-        )
+        if reset:
+            self._table = None
+            if uses_table(X, self.column_types):
+                self._table = Table.fit(X, self.column_types)
+            elif self.column_types is not None:
+                raise ValueError(
+                    "column_types names the types of a data frame's columns, but X "
+                    f"is a {type(X).__name__}: pass a pandas or polars DataFrame, or "
+                    "leave column_types=None."
+                )
+        if self._table is None:
+            return validate_data(
+                self,
+                X,
+                dtype=[np.float64, np.float32],
+                ensure_all_finite="allow-nan" if allow_nan else True,
+                reset=reset,
+            )
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        X = self._table.encode(X)
+        if len(X) == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of "
+                "1 is required."
+            )
+        if not allow_nan and np.isnan(X).any():
+            raise ValueError(
+                f"Input X contains NaN: {type(self).__name__} does not accept "
+                "missing values."
+            )
+        return X
 
     def _check_observed(self, X, counts, find_empty, notes):
         """Refuse X with nothing observed, and closed-form gradients for missing
@@ -475,6 +511,8 @@ class BaseVAE(BaseEstimator):
             self._empty_features = counts == 0
         if find_empty and np.any(counts == 0):
             empty = np.flatnonzero(counts == 0)
+            if self._table is not None:  # the frame's columns of those entries
+                empty = np.unique(self._table.entry_columns()[empty])
             names = getattr(self, "feature_names_in_", None)
             shown = empty.tolist() if names is None else names[empty].tolist()
             notes.append(
@@ -484,6 +522,15 @@ class BaseVAE(BaseEstimator):
                     f"model learns nothing about them; {self._empty_features_effect()}",
                 )
             )
+
+    def _empty_columns(self):
+        """A mask of X's columns with nothing observed in the last ``fit``: its
+        entries', or a table's columns of those entries."""
+        if self._table is None:
+            return self._empty_features
+        empty = np.zeros(self.n_features_in_, dtype=bool)
+        empty[self._table.entry_columns()[self._empty_features]] = True
+        return empty
 
     def _missing_marker(self):
         """How X marks a missing value, for messages."""
@@ -549,6 +596,15 @@ class BaseVAE(BaseEstimator):
     def _choose_likelihood(self, X, counts):
         """``likelihood``, resolved by "auto"'s rule (see ``VAETransformer``) from
         X's observed entries (``counts`` per column)."""
+        if self._table is not None:
+            if self.likelihood != "auto":
+                raise ValueError(
+                    f"likelihood={self.likelihood!r} cannot model a data frame with "
+                    "columns of several types: with likelihood='auto', each column "
+                    "gets its type's likelihood (column_types overrides a column's "
+                    "type)."
+                )
+            return Mixed.name
         if self.likelihood != "auto":
             return self.likelihood
         bernoulli = LIKELIHOODS["bernoulli"]()
@@ -628,6 +684,7 @@ class BaseVAE(BaseEstimator):
             activation=self.activation,
             likelihood=likelihood,
             min_variance=float(self.min_variance),
+            columns=() if self._table is None else self._table.column_models(),
         )
 
     def _initialize(self, X, device, likelihood):
@@ -660,7 +717,7 @@ class BaseVAE(BaseEstimator):
     def _check_warm_start(self):
         # "auto" continues with what it chose; any other value must match it.
         likelihood = self.likelihood_ if self.likelihood == "auto" else self.likelihood
-        config = self._config(self.n_features_in_, likelihood)
+        config = self._config(self.module_.config.n_features, likelihood)
         if config != self.module_.config or not isinstance(
             self.optimizer_, OPTIMIZERS[self.optimizer]
         ):
@@ -779,6 +836,56 @@ class BaseVAE(BaseEstimator):
             f"{what}; training stopped and {kept}. Lower learning_rate_init (now "
             f"{self.learning_rate_init}) or scale X (e.g. with StandardScaler)."
         )
+
+    @property
+    def column_types_(self):
+        """Each column's type, by name, for a model of a frame's columns; else None."""
+        return None if self._table is None else self._table.kinds
+
+    def _as_output(self, values, given=None):
+        """Values in the model's space as the user's: the fitted table's frame, or
+        the array itself; the ``given`` columns (from ``_read_conditions``) hold
+        exactly the values given."""
+        if self._table is not None:
+            return self._table.decode(values, given=given)
+        for j, value in (given or {}).items():
+            values[:, j] = value
+        return values
+
+    def _read_conditions(self, conditions, n_samples):
+        """The rows that ``sample``'s ``conditions`` give, in the model's space (NaN
+        where nothing is given), and the given values for ``_as_output``."""
+        if self._table is not None:
+            given = self._table.read_given(conditions, n_samples)
+            return self._table.encode_given(given, n_samples), given
+        if not isinstance(conditions, dict):
+            raise TypeError(
+                "For a model of an array, conditions is a dict from features (names, "
+                f"or indices) to values; got {type(conditions).__name__}."
+            )
+        names = list(getattr(self, "feature_names_in_", []))
+        given = {}
+        for key, value in conditions.items():
+            if key in names:
+                j = names.index(key)
+            elif isinstance(key, Integral) and 0 <= key < self.n_features_in_:
+                j = int(key)
+            else:
+                raise ValueError(
+                    f"Conditions name a feature the model does not have: {key!r}; it "
+                    f"has {self.n_features_in_} (by index, or by feature_names_in_)."
+                )
+            if not (isinstance(value, Real) and math.isfinite(value)):
+                raise ValueError(
+                    f"The value given for feature {key!r} must be a finite number; "
+                    f"got {value!r}."
+                )
+            given[j] = value
+        partial = np.full((n_samples, self.n_features_in_), np.nan)
+        for j, value in given.items():
+            partial[:, j] = value
+        self._check_support(partial, self.module_.likelihood)
+        return partial, given
 
     @property
     def likelihood_(self):
@@ -939,7 +1046,7 @@ class BaseVAE(BaseEstimator):
         fixed quasi-random draws shared by every row, passed in chunks so that a
         batch decodes at most _SCORE_CHUNK values whatever ``n_draws``."""
         latent_dim = module.config.latent_dim
-        per_chunk = max(1, _SCORE_CHUNK // self.n_features_in_)
+        per_chunk = max(1, _SCORE_CHUNK // module.config.n_features)
 
         def on_batch(xb):
             # The same chunks of the same draws for every batch of rows.
@@ -953,7 +1060,7 @@ class BaseVAE(BaseEstimator):
 
     def _score_batch(self, n_draws):
         """Rows per batch so that a batch decodes at most _SCORE_CHUNK values."""
-        return max(1, _SCORE_CHUNK // (n_draws * self.n_features_in_))
+        return max(1, _SCORE_CHUNK // (n_draws * self.module_.config.n_features))
 
     # ------------------------------------------------------- scikit-learn hooks
 

@@ -174,6 +174,20 @@ random_state : int, RandomState instance or None, default=None
 verbose : int, default=0
     If positive, print one line per epoch: loss, its KL part, the validation
     ELBO (with ``early_stopping``) and seconds.
+
+column_types : dict or None, default=None
+    The type of a data frame's columns, by name, where the inferred one is not
+    wanted: ``"continuous"`` (a Gaussian on the standardised column),
+    ``"binary"`` (Bernoulli), ``"categorical"`` (a softmax over the levels
+    seen in ``fit``) or ``"count"`` (Poisson). A pandas or polars DataFrame with
+    a column that is not a number (bool, category, string, object), or any
+    frame when this is given, is modelled column by column (see the README's
+    "Tables"): bool columns are binary; categorical and string ones
+    categorical; float ones continuous; integer ones binary (0 and 1),
+    categorical (at most 20 distinct values), count (non-negative, with a
+    variance at most 10 times the mean) or continuous. The resolved types are
+    ``column_types_``. Numeric arrays and numeric frames without it are
+    modelled as arrays, by ``likelihood``.
 """
 
 #: The fitted attributes of :class:`skvae._base.BaseVAE`, as numpydoc entries.
@@ -221,6 +235,10 @@ n_iter_ : int
 
 n_features_in_ : int
     Number of features seen during ``fit``.
+
+column_types_ : dict or None
+    Each column's type (see ``column_types``), by name, for a model of a data
+    frame's columns; None for a model of a numeric array.
 
 feature_names_in_ : ndarray of shape (n_features_in_,)
     Names of features seen during ``fit``, when X has string column names.

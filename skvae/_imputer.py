@@ -188,6 +188,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         device="cpu",
         random_state=None,
         verbose=0,
+        column_types=None,
     ):
         super().__init__(
             latent_dim,
@@ -214,6 +215,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            column_types=column_types,
         )
         self.missing_values = missing_values
         self.add_indicator = add_indicator
@@ -273,18 +275,28 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     def _fit_indicator(self, X):
         self.indicator_ = None
-        if self.add_indicator:
-            # On X as given, with the user's placeholder (pd.NA is NaN by then), so
-            # that indicator_ works on the user's data, as SimpleImputer's does.
-            marker = np.nan if _is_nan(self.missing_values) else self.missing_values
-            self.indicator_ = MissingIndicator(
-                missing_values=marker, error_on_new=False
-            )
-            self.indicator_.fit(super()._validate_X(X, reset=False))
+        if not self.add_indicator:
+            return
+        if self._table is not None:  # on the frame's mask of missing cells
+            self.indicator_ = MissingIndicator(missing_values=1, error_on_new=False)
+            self.indicator_.fit(self._table.missing(X).astype(np.int8))
+            return
+        # On X as given, with the user's placeholder (pd.NA is NaN by then), so
+        # that indicator_ works on the user's data, as SimpleImputer's does.
+        marker = np.nan if _is_nan(self.missing_values) else self.missing_values
+        self.indicator_ = MissingIndicator(missing_values=marker, error_on_new=False)
+        self.indicator_.fit(super()._validate_X(X, reset=False))
 
     def _validate_X(self, X, reset):
         """X checked, with NaN wherever it held ``missing_values``."""
-        return self._with_nan(super()._validate_X(X, reset))
+        X = super()._validate_X(X, reset)
+        if self._table is not None and not _is_nan(self.missing_values):
+            raise ValueError(
+                "A data frame marks its missing cells as null (None, NaN, pd.NA), "
+                f"so missing_values={self.missing_values!r} cannot apply to one; "
+                "leave missing_values=np.nan."
+            )
+        return self._with_nan(X)
 
     def _with_nan(self, X):
         """Checked X with NaN wherever it holds ``missing_values``."""
@@ -326,10 +338,12 @@ class VAEImputer(TransformerMixin, BaseVAE):
             and the indicator's columns after them with ``add_indicator``.
         """
         check_is_fitted(self)
-        given = super()._validate_X(X, reset=False)
+        frame, given = X, super()._validate_X(X, reset=False)
         X = self._with_nan(given)
         hidden = self._unfitted_columns()
-        clip = self._check_support(X, self.module_.likelihood, hidden)
+        clip = None
+        if self._table is None:  # a table checked its columns as it encoded them
+            clip = self._check_support(X, self.module_.likelihood, hidden)
         missing = np.isnan(X)
         empty = self._empty_features
         imputed = missing & ~empty  # what the model fills
@@ -340,12 +354,27 @@ class VAEImputer(TransformerMixin, BaseVAE):
             out[rows] = np.where(imputed[rows], filled.astype(X.dtype), X[rows])
         if self.keep_empty_features:
             out[missing & empty] = 0.0
-        else:
+        if self._table is not None:
+            return self._as_frame(frame, out)
+        if not self.keep_empty_features:
             out = out[:, ~empty]
         if self.indicator_ is not None:
             indicator = self.indicator_.transform(given).astype(out.dtype)
             out = np.hstack([out, indicator])
         return out
+
+    def _as_frame(self, frame, out):
+        """The imputed matrix ``out`` of a frame as a frame of its library and
+        dtypes: observed cells as given, the kept columns, then the indicator's."""
+        extra = {}
+        if self.indicator_ is not None:
+            mask = self.indicator_.transform(self._table.missing(frame).astype(np.int8))
+            names = self.indicator_.get_feature_names_out(
+                _check_feature_names_in(self, None)
+            )
+            extra = dict(zip(names, mask.T, strict=True))
+        kept = None if self.keep_empty_features else ~self._empty_columns()
+        return self._table.decode(out, given=frame, columns=kept, extra=extra)
 
     def _impute(self, X, clip, hidden):
         """The imputations of the rows of X (all with missing values), in float64:
@@ -362,7 +391,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
             )
         seed = check_random_state(self.random_state).randint(_SEED_MAX)
         generator = make_generator(seed, device)
-        per_chunk = max(1, _SCORE_CHUNK // self.n_features_in_)
+        per_chunk = max(1, _SCORE_CHUNK // module.config.n_features)
 
         def draw(xb):
             return conditional_sample(module, xb, n_draws, generator, per_chunk)
@@ -387,7 +416,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         input_features = _check_feature_names_in(self, input_features)
         names = input_features
         if not self.keep_empty_features:
-            names = input_features[~self._empty_features]
+            names = input_features[~self._empty_columns()]
         if self.indicator_ is not None:
             indicator = self.indicator_.get_feature_names_out(input_features)
             names = np.concatenate([names, indicator])

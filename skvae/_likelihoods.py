@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,10 @@ class Likelihood(ABC):
     n_heads: int
     #: The interval x lies in; X within SUPPORT_TOLERANCE of it is clipped into it.
     support: tuple[float, float] = (-math.inf, math.inf)
+
+    def n_outputs(self, n_features: int) -> int:
+        """How many outputs the decoder produces for ``n_features`` features."""
+        return self.n_heads * n_features
 
     def log_prob_terms(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
         """Return each feature's log p(x_j | z), broadcasting x against heads."""
@@ -194,20 +199,224 @@ class Bernoulli(Likelihood):
         )
 
 
+class Categorical(Likelihood):
+    """One categorical column as a one-hot block: softmax(logits(z)) over its levels.
+
+    x holds the block (one 1 among ``n_levels`` entries); each entry's term is
+    x_j * log softmax(logits)_j, so their sum is the log-probability of the level,
+    and a missing level (every entry missing) drops out entry by entry.
+    """
+
+    name = "categorical"
+    n_heads = 1
+    support = (0.0, 1.0)
+
+    def log_prob_terms(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
+        (logits,) = heads
+        return x * torch.log_softmax(logits, dim=-1)
+
+    def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
+        return torch.softmax(heads[0], dim=-1)
+
+    def sample(self, heads: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
+        probs = self.mean(heads)
+        flat = probs.reshape(-1, probs.shape[-1])
+        levels = torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+        return F.one_hot(levels, probs.shape[-1]).to(probs.dtype)
+
+
+class _Constants:
+    """Per-column constants as tensors on the device and in the dtype asked for,
+    made once each (a likelihood is built on torch's meta device, and used in
+    float32 for training and float64 for inference)."""
+
+    def __init__(self, **values: tuple[float, ...]) -> None:
+        self.values = values
+        self._made: dict[tuple[torch.device, torch.dtype], dict[str, Tensor]] = {}
+
+    def on(self, like: Tensor) -> dict[str, Tensor]:
+        key = (like.device, like.dtype)
+        if key not in self._made:
+            self._made[key] = {
+                name: torch.tensor(v, dtype=like.dtype, device=like.device)
+                for name, v in self.values.items()
+            }
+        return self._made[key]
+
+    def __getstate__(self) -> dict:
+        return {"values": self.values, "_made": {}}  # tensors are remade on use
+
+
+class Poisson(Likelihood):
+    """Poisson(c; exp(log_rate(z))) for counts c, held in x as (c - shift) / scale.
+
+    The affine map (one ``shift`` and ``scale`` per column) lets a table
+    standardise its count columns for the encoder as it standardises continuous
+    ones; the probabilities are those of the counts themselves (a count has no
+    Jacobian), and :meth:`mean` and :meth:`sample` come back in x's units.
+    """
+
+    name = "poisson"
+    n_heads = 1
+    support = (0.0, math.inf)
+
+    def __init__(self, shift: tuple[float, ...], scale: tuple[float, ...]) -> None:
+        self.constants = _Constants(shift=tuple(shift), scale=tuple(scale))
+
+    def log_prob_terms(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
+        (log_rate,) = heads
+        k = self.constants.on(x)
+        # Rounded: x * scale + shift recovers a count to within float rounding.
+        counts = torch.round(x * k["scale"] + k["shift"])
+        return counts * log_rate - torch.exp(log_rate) - torch.lgamma(counts + 1.0)
+
+    def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
+        k = self.constants.on(heads[0])
+        return (torch.exp(heads[0]) - k["shift"]) / k["scale"]
+
+    def sample(self, heads: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
+        k = self.constants.on(heads[0])
+        draws = torch.poisson(torch.exp(heads[0]), generator=generator)
+        return (draws - k["shift"]) / k["scale"]
+
+
+@dataclass(frozen=True)
+class ColumnModel:
+    """How one column of a table is modelled, as :class:`Mixed` needs to know it.
+
+    ``kind`` names a likelihood of :data:`LIKELIHOODS`; ``width`` is the column's
+    entries in x (a categorical column's levels, 1 otherwise); ``shift`` and
+    ``scale`` the affine map x = (value - shift) / scale by which a continuous or
+    count column was standardised.
+    """
+
+    kind: str
+    width: int = 1
+    shift: float = 0.0
+    scale: float = 1.0
+
+
+class Mixed(Likelihood):
+    """A likelihood per column of a table: p(x | z) = prod_j p_j(x_j | z).
+
+    x is the table as numbers, each column's entries side by side (a categorical
+    column's one-hot block); the decoder's output holds each column's heads in the
+    same order. Runs of neighbouring columns of the same elementwise kind share one
+    piece (a table that groups its columns by kind needs a handful), computed by
+    that kind's own likelihood over its slices; a categorical column is a piece of
+    its own. Continuous columns, modelled standardised, add their log-Jacobian
+    -log(scale), so that :meth:`log_prob` is the log-density of the row in the
+    user's units (with respect to Lebesgue measure for continuous columns and
+    counting measure for the others).
+    """
+
+    name = "mixed"
+    n_heads = 1
+
+    def __init__(
+        self,
+        columns: tuple[ColumnModel, ...],
+        min_variance: float = GAUSSIAN_MIN_VARIANCE,
+    ) -> None:
+        self.columns = tuple(columns)
+        runs: list[list[ColumnModel]] = []
+        for column in self.columns:
+            if runs and column.kind == runs[-1][0].kind != "categorical":
+                runs[-1].append(column)
+            else:
+                runs.append([column])
+        #: (likelihood, x's slice, the output's slice) per piece.
+        self.pieces: list[tuple[Likelihood, slice, slice]] = []
+        x_at = out_at = 0
+        for run in runs:
+            piece = _piece(run, min_variance)
+            width = sum(c.width for c in run)
+            n_out = piece.n_outputs(width)
+            self.pieces.append(
+                (piece, slice(x_at, x_at + width), slice(out_at, out_at + n_out))
+            )
+            x_at, out_at = x_at + width, out_at + n_out
+        self._n_outputs = out_at
+        jacobian = [
+            -math.log(c.scale) if c.kind == "gaussian" else 0.0
+            for c in self.columns
+            for _ in range(c.width)
+        ]
+        self._jacobian = _Constants(log_jacobian=tuple(jacobian))
+        self._has_jacobian = any(jacobian)
+
+    def n_outputs(self, n_features: int) -> int:
+        return self._n_outputs
+
+    def log_prob_terms(self, x: Tensor, heads: tuple[Tensor, ...]) -> Tensor:
+        (out,) = heads
+        terms = torch.cat(
+            [
+                piece.log_prob_terms(x[..., xs], out[..., os].chunk(piece.n_heads, -1))
+                for piece, xs, os in self.pieces
+            ],
+            dim=-1,
+        )
+        if self._has_jacobian:
+            terms = terms + self._jacobian.on(terms)["log_jacobian"]
+        return terms
+
+    def mean(self, heads: tuple[Tensor, ...]) -> Tensor:
+        (out,) = heads
+        return torch.cat(
+            [
+                piece.mean(out[..., os].chunk(piece.n_heads, -1))
+                for piece, _, os in self.pieces
+            ],
+            dim=-1,
+        )
+
+    def sample(self, heads: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
+        (out,) = heads
+        return torch.cat(
+            [
+                piece.sample(out[..., os].chunk(piece.n_heads, -1), generator)
+                for piece, _, os in self.pieces
+            ],
+            dim=-1,
+        )
+
+
+#: The likelihoods of a numeric array's every column, which ``likelihood=`` names.
 LIKELIHOODS: dict[str, type[Likelihood]] = {
     cls.name: cls for cls in (Gaussian, Bernoulli)
+}
+#: The likelihood of a table's column by its ``ColumnModel.kind``: the array
+#: likelihoods, and those that need what a table knows (levels, scales).
+COLUMN_LIKELIHOODS: dict[str, type[Likelihood]] = {
+    **LIKELIHOODS,
+    **{cls.name: cls for cls in (Categorical, Poisson)},
 }
 
 
 def get_likelihood(
-    name: str, *, min_variance: float = GAUSSIAN_MIN_VARIANCE
+    name: str,
+    *,
+    min_variance: float = GAUSSIAN_MIN_VARIANCE,
+    columns: tuple[ColumnModel, ...] = (),
 ) -> Likelihood:
     """Return the likelihood called ``name``; ``min_variance`` is the Gaussian
-    decoder's variance floor, and the other likelihoods have no variance head."""
+    decoder's variance floor (the other likelihoods have no variance head). With
+    ``columns``, ``name`` must be ``"mixed"``: a table's likelihood per column."""
+    if name == Mixed.name and columns:
+        return Mixed(columns, min_variance)
     try:
         cls = LIKELIHOODS[name]
     except KeyError:
         raise ValueError(
             f"Unknown likelihood {name!r}; choose from {sorted(LIKELIHOODS)}."
         ) from None
+    return cls(min_variance) if issubclass(cls, Gaussian) else cls()
+
+
+def _piece(run: list[ColumnModel], min_variance: float) -> Likelihood:
+    """The likelihood of a run of neighbouring columns of one kind."""
+    cls = COLUMN_LIKELIHOODS[run[0].kind]
+    if cls is Poisson:
+        return Poisson(tuple(c.shift for c in run), tuple(c.scale for c in run))
     return cls(min_variance) if issubclass(cls, Gaussian) else cls()

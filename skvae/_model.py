@@ -15,7 +15,12 @@ from itertools import pairwise
 import torch
 from torch import Tensor, nn
 
-from skvae._likelihoods import GAUSSIAN_MIN_VARIANCE, Likelihood, get_likelihood
+from skvae._likelihoods import (
+    GAUSSIAN_MIN_VARIANCE,
+    ColumnModel,
+    Likelihood,
+    get_likelihood,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class VAEConfig:
     likelihood: str = "gaussian"
     #: The Gaussian decoder's variance floor (unused by the others).
     min_variance: float = GAUSSIAN_MIN_VARIANCE
+    #: A table's columns, for ``likelihood="mixed"`` (see ``skvae._likelihoods``).
+    columns: tuple[ColumnModel, ...] = ()
 
 
 def _mlp(sizes: tuple[int, ...], activation: str) -> nn.Sequential:
@@ -75,12 +82,12 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """z -> the likelihood's heads (e.g. mean and log-variance), one matmul for all."""
 
-    def __init__(self, config: VAEConfig, n_heads: int) -> None:
+    def __init__(self, config: VAEConfig, likelihood: Likelihood) -> None:
         super().__init__()
         sizes = (config.latent_dim, *reversed(config.hidden_layer_sizes))
         self.body = _mlp(sizes, config.activation)
-        self.head = nn.Linear(sizes[-1], n_heads * config.n_features)
-        self.n_heads = n_heads
+        self.head = nn.Linear(sizes[-1], likelihood.n_outputs(config.n_features))
+        self.n_heads = likelihood.n_heads
 
     def forward(self, z: Tensor) -> tuple[Tensor, ...]:
         return self.head(self.body(z)).chunk(self.n_heads, dim=-1)  # (..., n_features)
@@ -93,10 +100,10 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config
         self.likelihood: Likelihood = get_likelihood(
-            config.likelihood, min_variance=config.min_variance
+            config.likelihood, min_variance=config.min_variance, columns=config.columns
         )
         self.encoder = Encoder(config)
-        self.decoder = Decoder(config, self.likelihood.n_heads)
+        self.decoder = Decoder(config, self.likelihood)
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.encoder(x)

@@ -198,19 +198,39 @@ def conditional_mean(model: VAE, x: Tensor, eps: Tensor | Iterable[Tensor]) -> T
     return result
 
 
-def conditional_sample(
-    model: VAE, x: Tensor, n_draws: int, generator: torch.Generator, chunk: int
-) -> Tensor:
-    """One draw per row from the model's p(x | x_obs), by sampling importance
-    resampling (MIWAE's multiple imputation).
+def completed(model: VAE, x: Tensor, n_steps: int) -> Tensor:
+    """``x`` with its missing entries filled in by ``n_steps`` rounds of
+    x_mis <- E[x_mis | z = mu(x)], the decoder's mean at the encoder's: an input
+    whose q(z | x) is a proposal near the observed part's posterior, for an
+    encoder that was trained on complete rows only (for which a row with zeros
+    in place of its missing entries lies off the data)."""
+    x0, observed = split_missing(x)
+    if observed is None:
+        return x
+    filled = x0
+    for _ in range(n_steps):
+        mean = model.decode_mean(model.encode(filled)[0])
+        filled = torch.where(observed, x0, mean)
+    return filled
 
-    ``n_draws`` proposals z_k ~ q(z | x), ``chunk`` at a time, all from
-    ``generator``; one of them is picked with probability w_k / sum_j w_j (the
-    Gumbel-max trick, so that only the running winner is kept), and x is drawn
-    from p(x | z_k) (observation noise included). Shape (B, n_features).
+
+def importance_resample(
+    model: VAE,
+    x: Tensor,
+    n_draws: int,
+    generator: torch.Generator,
+    chunk: int,
+    proposal: Tensor | None = None,
+) -> Tensor:
+    """One z per row from the model's p(z | x_obs), by sampling importance
+    resampling: ``n_draws`` proposals z_k ~ q(z | x) (or q(z | ``proposal``), an
+    input such as :func:`completed` gives), ``chunk`` at a time, all from
+    ``generator``; one of them picked with probability w_k / sum_j w_j, with
+    w_k = p(x_obs | z_k) p(z_k) / q(z_k | .) (the Gumbel-max trick, so that only
+    the running winner is kept). Shape (B, latent).
     """
     x, observed = split_missing(x)
-    mu, log_var = model.encode(x)  # (B, latent_dim)
+    mu, log_var = model.encode(x if proposal is None else proposal)  # (B, latent)
     best_key = best_z = None
     for start in range(0, n_draws, chunk):
         k = min(chunk, n_draws - start)
@@ -233,7 +253,17 @@ def conditional_sample(
             best_key = torch.where(better, key, best_key)
             best_z = torch.where(better.unsqueeze(-1), z_win, best_z)
     # A row whose weights all vanished keeps the first chunk's argmax, a draw of q.
-    return model.likelihood.sample(model.decode(best_z), generator)
+    return best_z
+
+
+def conditional_sample(
+    model: VAE, x: Tensor, n_draws: int, generator: torch.Generator, chunk: int
+) -> Tensor:
+    """One draw per row from the model's p(x | x_obs) (MIWAE's multiple
+    imputation): z by :func:`importance_resample`, then x ~ p(x | z), observation
+    noise included. Shape (B, n_features)."""
+    z = importance_resample(model, x, n_draws, generator, chunk)
+    return model.likelihood.sample(model.decode(z), generator)
 
 
 def negative_iwae(model: VAE, x: Tensor, eps: Tensor, beta: float = 1.0) -> LossTerms:

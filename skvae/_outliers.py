@@ -214,6 +214,7 @@ class VAEOutlierDetector(
         device="cpu",
         random_state=None,
         verbose=0,
+        column_types=None,
     ):
         super().__init__(
             latent_dim,
@@ -240,6 +241,7 @@ class VAEOutlierDetector(
             device=device,
             random_state=random_state,
             verbose=verbose,
+            column_types=column_types,
         )
         self.contamination = contamination
         self.score_method = score_method

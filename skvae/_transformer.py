@@ -6,9 +6,25 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from skvae._base import _SEED_MAX, BaseVAE, _check_count, _limit_threads
+from skvae._base import (
+    _SCORE_CHUNK,
+    _SEED_MAX,
+    BaseVAE,
+    _check_count,
+    _limit_threads,
+)
 from skvae._docs import ATTRIBUTES, PARAMETERS, indent
+from skvae._objectives import completed, importance_resample
 from skvae._torch_utils import batched, make_generator, to_numpy, to_tensor
+
+#: Draws of q(z | x_given) that ``sample(conditions=...)`` resamples z from, as
+#: ``VAEImputer``'s default ``n_importance_samples``.
+_CONDITION_DRAWS = 100
+#: Rounds of filling the other columns with the decoder's mean before q(z | .)
+#: proposes: the encoder never saw a row with only some columns (10 rounds took
+#: the conditional mean of a copied column given its twin from 0.80 to 1.26,
+#: the truth 1.25, where 100 draws of q(z | x_given) alone missed it).
+_PROPOSAL_STEPS = 10
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE):
@@ -108,11 +124,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             )
         module, dtype, device = self._inference_module(Z.dtype)
         Z_t = to_tensor(Z, dtype, device)
-        return to_numpy(batched(module.decode_mean, Z_t))
+        return self._as_output(to_numpy(batched(module.decode_mean, Z_t)))
 
     @_limit_threads
-    def sample(self, n_samples=1, random_state=None, *, observation_noise=False):
-        """Draw z ~ N(0, I) from the prior and decode it to the input space.
+    def sample(
+        self,
+        n_samples=1,
+        random_state=None,
+        *,
+        observation_noise=False,
+        conditions=None,
+    ):
+        """Draw new rows: z ~ N(0, I) from the prior, decoded to the input space;
+        with ``conditions``, rows that hold the values given.
 
         Parameters
         ----------
@@ -125,13 +149,27 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
         observation_noise : bool, default=False
             If False, return the decoder means E[x | z] (smooth images, Bernoulli
-            probabilities). If True, also draw x ~ p(x | z): the Gaussian's noise
-            with its learned variance, or 0/1 values for Bernoulli.
+            probabilities; a table's most probable level of each categorical
+            column and its rounded counts). If True, also draw x ~ p(x | z): the
+            Gaussian's noise with its learned variance, 0/1 values for Bernoulli,
+            a level of each categorical column by its probability.
+
+        conditions : dict, DataFrame or None, default=None
+            Values the rows must hold: ``{column: value}`` for every row (a
+            column is a feature name, or an index for an array without names),
+            or a frame of ``n_samples`` rows holding some of the fitted columns
+            (a missing cell there is drawn). The other columns are drawn from the
+            model's p(x_rest | x_given): z is resampled from 100 draws of a
+            proposal q(z | x_given, x_rest filled by 10 rounds of the decoder's
+            mean) by their importance weights (as ``VAEImputer`` draws), never
+            by rejection, so a rare condition costs what a common one costs. The
+            given values come back exactly.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
-            Samples, in the dtype of the data the model was fitted on.
+        X : ndarray of shape (n_samples, n_features_in_), or DataFrame
+            Samples, in the dtype of the data the model was fitted on; a model of
+            a data frame's columns gives a frame of its library and dtypes.
         """
         check_is_fitted(self)
         _check_count(n_samples, "n_samples")
@@ -140,14 +178,32 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         cpu = torch.device("cpu")
         module, dtype, _ = self._inference_module(self._fit_dtype, cpu)
         generator = make_generator(seed, cpu)
-        z = torch.randn(
-            (n_samples, module.config.latent_dim), generator=generator, dtype=dtype
-        )
 
-        def decode(zb):
-            heads = module.decode(zb)
+        def decode(heads):
             if observation_noise:
                 return module.likelihood.sample(heads, generator)
             return module.likelihood.mean(heads)
 
-        return to_numpy(batched(decode, z))
+        if conditions is None:
+            z = torch.randn(
+                (n_samples, module.config.latent_dim), generator=generator, dtype=dtype
+            )
+            return self._as_output(
+                to_numpy(batched(lambda zb: decode(module.decode(zb)), z))
+            )
+        partial, given = self._read_conditions(conditions, n_samples)
+        per_chunk = max(1, _SCORE_CHUNK // module.config.n_features)
+
+        def draw(xb):
+            proposal = completed(module, xb, _PROPOSAL_STEPS)
+            z = importance_resample(
+                module, xb, _CONDITION_DRAWS, generator, per_chunk, proposal
+            )
+            return decode(module.decode(z))
+
+        values = batched(
+            draw,
+            to_tensor(partial, dtype, cpu),
+            self._score_batch(min(_CONDITION_DRAWS, per_chunk)),
+        )
+        return self._as_output(to_numpy(values), given)

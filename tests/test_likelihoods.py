@@ -6,14 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli as TorchBernoulli
-from torch.distributions import Normal
+from torch.distributions import Categorical, Normal, Poisson
 
 from skvae._likelihoods import (
     GAUSSIAN_MIN_VARIANCE,
     LIKELIHOODS,
     Bernoulli,
+    ColumnModel,
     Gaussian,
     Likelihood,
+    Mixed,
     get_likelihood,
 )
 
@@ -356,3 +358,126 @@ def test_log_prob_and_grad_finite_at_extremes(dtype):
     out = torch.cat([torch.zeros_like(raw), raw], dim=-1)
     log_p, grad = Gaussian().log_prob_and_grad(x, out)
     assert torch.isfinite(log_p).all() and torch.isfinite(grad).all()
+
+
+# ------------------------------------------------------------ a table's columns
+
+
+def _table_columns():
+    """Two continuous columns (scales 2 and 0.5), a binary, two counts and two
+    categorical columns, as a table lays them out (grouped by kind)."""
+    return (
+        ColumnModel("gaussian", shift=1.0, scale=2.0),
+        ColumnModel("gaussian", shift=-3.0, scale=0.5),
+        ColumnModel("poisson", shift=4.0, scale=3.0),
+        ColumnModel("poisson", shift=0.5, scale=0.7),
+        ColumnModel("bernoulli"),
+        ColumnModel("categorical", width=3),
+        ColumnModel("categorical", width=2),
+    )
+
+
+def _table_data(leading=()):
+    """Values in the user's units, the matrix the table makes of them, and a
+    decoder output (mean and raw log-variance of each continuous column, a
+    log-rate per count, a logit, then each categorical column's logits)."""
+    values = {
+        "g": torch.tensor([[0.3, -2.0], [4.0, -3.5]], dtype=torch.float64),
+        "c": torch.tensor([[7.0, 0.0], [1.0, 3.0]], dtype=torch.float64),
+        "b": torch.tensor([[1.0], [0.0]], dtype=torch.float64),
+        "k1": torch.tensor([2, 0]),
+        "k2": torch.tensor([1, 1]),
+    }
+    x = torch.cat(
+        [
+            (values["g"] - torch.tensor([1.0, -3.0])) / torch.tensor([2.0, 0.5]),
+            (values["c"] - torch.tensor([4.0, 0.5])) / torch.tensor([3.0, 0.7]),
+            values["b"],
+            F.one_hot(values["k1"], 3).double(),
+            F.one_hot(values["k2"], 2).double(),
+        ],
+        dim=-1,
+    )
+    out = _randn(*leading, 2, 4 + 2 + 1 + 3 + 2, seed=20)
+    return values, x, out
+
+
+@pytest.mark.parametrize("leading", [(), (L,)])
+def test_mixed_is_each_columns_density_in_the_users_units(leading):
+    # By hand, with torch.distributions in the user's units: a continuous column
+    # modelled standardised is N(shift + scale * mean, scale^2 * var).
+    likelihood = Mixed(_table_columns())
+    values, x, out = _table_data(leading)
+    assert likelihood.n_outputs(x.shape[-1]) == out.shape[-1]
+    log_var = Gaussian().log_var(out[..., 2:4])
+    shift, scale = torch.tensor([1.0, -3.0]), torch.tensor([2.0, 0.5])
+    expected = Normal(shift + scale * out[..., 0:2], scale * torch.exp(0.5 * log_var))
+    expected = expected.log_prob(values["g"]).sum(-1)
+    expected += Poisson(torch.exp(out[..., 4:6])).log_prob(values["c"]).sum(-1)
+    expected += TorchBernoulli(logits=out[..., 6:7]).log_prob(values["b"]).sum(-1)
+    expected += Categorical(logits=out[..., 7:10]).log_prob(values["k1"])
+    expected += Categorical(logits=out[..., 10:12]).log_prob(values["k2"])
+    torch.testing.assert_close(
+        likelihood.log_prob(x, (out,)), expected, rtol=1e-12, atol=1e-12
+    )
+
+
+def test_mixed_missing_cells_drop_out_entry_by_entry():
+    likelihood = Mixed(_table_columns())
+    _, x, out = _table_data()
+    observed = torch.ones_like(x, dtype=torch.bool)
+    observed[0, 1] = False  # the second continuous column
+    observed[0, 5:8] = False  # k1's block
+    observed[0, 8] = False  # an entry of k2's block
+    terms = likelihood.log_prob_terms(x, (out,))
+    full = likelihood.masked_log_prob(x, (out,), torch.ones_like(observed))
+    masked = likelihood.masked_log_prob(x, (out,), observed)
+    torch.testing.assert_close(full, likelihood.log_prob(x, (out,)))
+    dropped = terms[0, 1] + terms[0, 5:9].sum()
+    torch.testing.assert_close(masked[0], full[0] - dropped)
+    # A one-hot block's terms sum to its level's log-probability; the zeros of
+    # the block add nothing.
+    assert terms[0, 5].item() == 0.0 and terms[0, 6].item() == 0.0
+    torch.testing.assert_close(
+        terms[0, 5:8].sum(), torch.log_softmax(out[0, 7:10], -1)[2]
+    )
+
+
+def test_mixed_mean_and_sample_in_the_matrix_units():
+    likelihood = Mixed(_table_columns())
+    _, x, out = _table_data()
+    out = out.expand(500, *out.shape)  # 500 draws from the same output
+    mean = likelihood.mean((out,))
+    assert mean.shape == (500, 2, x.shape[-1])
+    torch.testing.assert_close(mean[..., 0:2], out[..., 0:2])
+    rates = torch.exp(out[..., 4:6])
+    torch.testing.assert_close(
+        mean[..., 2:4], (rates - torch.tensor([4.0, 0.5])) / torch.tensor([3.0, 0.7])
+    )
+    torch.testing.assert_close(mean[..., 5:8].sum(-1), torch.ones(500, 2).double())
+    draws = likelihood.sample((out,), torch.Generator().manual_seed(0))
+    counts = draws[..., 2:4] * torch.tensor([3.0, 0.7]) + torch.tensor([4.0, 0.5])
+    torch.testing.assert_close(counts, counts.round())
+    assert set(draws[..., 4].unique().tolist()) == {0.0, 1.0}
+    assert torch.all(draws[..., 5:8].sum(-1) == 1) and torch.all(
+        draws[..., 8:10].sum(-1) == 1
+    )
+    # The draws' averages approach the means.
+    torch.testing.assert_close(
+        draws[..., 5:8].mean(0), mean[0, :, 5:8], atol=0.1, rtol=0
+    )
+    again = likelihood.sample((out,), torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)
+
+
+def test_mixed_pieces_group_neighbouring_columns_of_one_kind():
+    likelihood = Mixed(_table_columns())
+    kinds = [type(piece).__name__ for piece, _, _ in likelihood.pieces]
+    assert kinds == ["Gaussian", "Poisson", "Bernoulli", "Categorical", "Categorical"]
+    assert [o for _, _, o in likelihood.pieces] == [
+        slice(0, 4),
+        slice(4, 6),
+        slice(6, 7),
+        slice(7, 10),
+        slice(10, 12),
+    ]

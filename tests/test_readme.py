@@ -46,3 +46,12 @@ def test_readme_python_blocks_run_without_warnings(tmp_path, monkeypatch):
         < ns["rmse"](ns["SimpleImputer"]().fit_transform(ns["X_missing"]))
     )
     assert np.isfinite(ns["Z_nan"]).all()
+    # What the tables section says it shows.
+    shop, holes, filled = ns["shop"], ns["holes"], ns["filled"]
+    assert ns["shop_vae"].column_types_["plan"] == "categorical"
+    assert ns["synthetic"].dtypes.to_dict() == shop.dtypes.to_dict()
+    assert (ns["pros"]["plan"] == "pro").all()
+    assert filled.dtypes.to_dict() == holes.dtypes.to_dict()
+    assert filled.notna().all().all() and holes.isna().any().all()
+    odd = shop.head(3).assign(plan="basic", spend=95.0)
+    assert (ns["shop_detector"].predict(odd) == -1).all()

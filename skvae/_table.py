@@ -1,0 +1,607 @@
+"""A data frame as the model sees it: its columns' types, and numbers both ways.
+
+:class:`Table` is the one place that knows a frame's columns: it infers each
+column's type (or takes the user's), learns what encoding it needs (a categorical
+column's levels, a continuous column's scale), turns a frame into the float matrix
+the model trains on (a categorical column as a one-hot block, missing cells as NaN)
+and turns such a matrix back into a frame of the same library with each column in
+its own dtype. It knows pandas and polars, through small readers and writers, and
+nothing of torch or of the estimators; the likelihood of each column is described
+to the model by :meth:`Table.column_models`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.utils._dataframe import is_pandas_df, is_polars_df
+
+from skvae._likelihoods import ColumnModel
+
+#: The column types a user can name in ``column_types``, and the likelihood of each.
+KINDS: dict[str, str] = {
+    "continuous": "gaussian",
+    "binary": "bernoulli",
+    "categorical": "categorical",
+    "count": "poisson",
+}
+#: The order of the kinds in the model's matrix: neighbouring columns of one kind
+#: share one likelihood piece (see ``skvae._likelihoods.Mixed``).
+_MATRIX_ORDER = ("continuous", "count", "binary", "categorical")
+#: An integer column with at most this many distinct values is categorical (each
+#: value a level), unless its values are 0 and 1 (binary).
+MAX_INTEGER_LEVELS = 20
+#: A non-negative integer column with more distinct values is a count when its
+#: variance is at most this many times its mean (a Poisson's is once); a more
+#: dispersed one (a sum of money, a weight) is continuous.
+MAX_COUNT_DISPERSION = 10.0
+#: A categorical column with more levels is refused, before anything is allocated:
+#: an identifier, not a category (one-hot blocks of its width would be trained on).
+MAX_LEVELS = 1000
+
+
+def is_frame(X: Any) -> bool:
+    """Whether X is a pandas or a polars DataFrame."""
+    return is_pandas_df(X) or is_polars_df(X)
+
+
+def uses_table(X: Any, column_types: Mapping | None) -> bool:
+    """Whether a fit on X goes through a :class:`Table`: X is a frame with a column
+    that is not numeric (bool, categorical, string or object), or the user named
+    column types. A numeric frame otherwise trains as the array it holds."""
+    if not is_frame(X):
+        return False
+    if column_types is not None:
+        return True
+    return any(not _reader(X).is_numeric(name) for name in _reader(X).names)
+
+
+@dataclass
+class Column:
+    """One column: its name and type, and what encoding and decoding it need."""
+
+    name: Hashable
+    kind: str
+    #: The dtype the column had in ``fit`` (pandas' or polars'), given back.
+    dtype: Any
+    #: Whether its values are integers (given back rounded, within [low, high]).
+    integer: bool = False
+    #: Categorical and binary columns: the values in the matrix's order.
+    levels: tuple = ()
+    #: Continuous and count columns: value = shift + scale * the matrix's entry.
+    shift: float = 0.0
+    scale: float = 1.0
+    #: The range seen in ``fit`` (integers are given back within it).
+    low: float = -math.inf
+    high: float = math.inf
+    #: Nothing observed in fit: read as missing whatever it holds.
+    empty: bool = False
+
+    @property
+    def width(self) -> int:
+        return len(self.levels) if self.kind == "categorical" else 1
+
+
+@dataclass
+class Table:
+    """The columns of a frame fitted on, with encoding and decoding."""
+
+    columns: list[Column]
+    library: str
+    #: The matrix's column of each entry: its columns grouped by kind.
+    order: list[int] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, X: Any, column_types: Mapping | None = None) -> Table:
+        """Infer (or take) each column's type from X and learn its encoding."""
+        reader = _reader(X)
+        column_types = dict(column_types or {})
+        unknown = [name for name in column_types if name not in reader.names]
+        if unknown:
+            raise ValueError(
+                f"column_types names columns that X does not have: {unknown}; X's "
+                f"columns are {list(reader.names)}."
+            )
+        bad = {n: k for n, k in column_types.items() if k not in KINDS}
+        if bad:
+            raise ValueError(
+                f"column_types gives unknown types {bad}; each must be one of "
+                f"{sorted(KINDS)}."
+            )
+        columns = [
+            _fit_column(name, reader, column_types.get(name)) for name in reader.names
+        ]
+        order = sorted(
+            range(len(columns)), key=lambda j: _MATRIX_ORDER.index(columns[j].kind)
+        )
+        return cls(columns, reader.library, order)
+
+    # ------------------------------------------------------------------ describing
+
+    @property
+    def kinds(self) -> dict:
+        """Each column's type, by name, in the frame's order."""
+        return {c.name: c.kind for c in self.columns}
+
+    @property
+    def width(self) -> int:
+        """Entries per row in the model's matrix."""
+        return sum(c.width for c in self.columns)
+
+    def column_models(self) -> tuple[ColumnModel, ...]:
+        """Each column's likelihood, in the matrix's order."""
+        return tuple(
+            ColumnModel(KINDS[c.kind], c.width, c.shift, c.scale)
+            for c in (self.columns[j] for j in self.order)
+        )
+
+    def slices(self) -> list[slice]:
+        """Each column's entries in the matrix, in the frame's order."""
+        out: list[slice | None] = [None] * len(self.columns)
+        at = 0
+        for j in self.order:
+            out[j] = slice(at, at + self.columns[j].width)
+            at += self.columns[j].width
+        return out  # type: ignore[return-value]
+
+    def entry_columns(self) -> np.ndarray:
+        """The frame's column (its index) of each entry of the matrix."""
+        out = np.empty(self.width, dtype=np.intp)
+        for j, where in enumerate(self.slices()):
+            out[where] = j
+        return out
+
+    # -------------------------------------------------------------------- encoding
+
+    def encode(self, X: Any) -> np.ndarray:
+        """X as the model's float64 matrix, NaN where a cell is missing."""
+        reader = _reader(X, names=[c.name for c in self.columns])
+        out = np.empty((reader.n_rows, self.width))
+        for column, where in zip(self.columns, self.slices(), strict=True):
+            values, missing = reader.column(column.name)
+            out[:, where] = _encode(column, values, missing)
+        return out
+
+    def read_given(self, given: Any, n_rows: int) -> dict:
+        """Values given for some columns, as ``{name: (values, missing)}``.
+
+        ``given`` is a frame of ``n_rows`` rows holding some of the fitted columns
+        (a missing cell: not given), or a mapping from column names to one value
+        for every row.
+        """
+        names = [c.name for c in self.columns]
+        if isinstance(given, Mapping):
+            out = {}
+            for name, value in given.items():
+                if _is_missing(value):
+                    raise ValueError(
+                        f"The value given for column {name!r} is missing ({value!r}); "
+                        "give a value, or leave the column out to draw it."
+                    )
+                values = np.empty(n_rows, dtype=object)
+                values[:] = [value] * n_rows
+                out[name] = (values, np.zeros(n_rows, dtype=bool))
+        else:
+            reader = _reader(given)
+            if reader.n_rows != n_rows:
+                raise ValueError(
+                    f"The frame of conditions has {reader.n_rows} rows; n_samples is "
+                    f"{n_rows}: give one row of conditions per sample."
+                )
+            out = {name: reader.column(name) for name in reader.names}
+        unknown = [name for name in out if name not in names]
+        if unknown:
+            raise ValueError(
+                f"Conditions name columns the model was not fitted on: {unknown}; its "
+                f"columns are {names}."
+            )
+        return out
+
+    def encode_given(self, given: Mapping, n_rows: int) -> np.ndarray:
+        """The matrix of ``n_rows`` rows with the ``given`` columns (as
+        :meth:`read_given` gives them) and NaN elsewhere."""
+        out = np.full((n_rows, self.width), np.nan)
+        for column, where in zip(self.columns, self.slices(), strict=True):
+            if column.name in given:
+                out[:, where] = _encode(column, *given[column.name])
+        return out
+
+    def missing(self, X: Any) -> np.ndarray:
+        """Which cells of X are missing, (n_rows, n_columns)."""
+        reader = _reader(X, names=[c.name for c in self.columns])
+        return np.column_stack([reader.column(c.name)[1] for c in self.columns])
+
+    def decode(
+        self,
+        values: np.ndarray,
+        given: Any = None,
+        columns: np.ndarray | None = None,
+        extra: Mapping[str, np.ndarray] | None = None,
+    ) -> Any:
+        """The matrix ``values`` as a frame of the fitted library and dtypes.
+
+        A categorical column takes its most probable level (the largest entry of
+        its block), a binary one its level at 0.5 and above, a count or integer
+        column its value rounded into the range seen in fit; NaN entries give
+        missing cells. With ``given`` (a frame of the fitted columns, whose index
+        is kept, or some columns as :meth:`read_given` gives them), its observed
+        cells are kept exactly and only its missing ones come from ``values``.
+        ``columns`` (a mask) selects the columns given back, and ``extra`` adds
+        columns after them.
+        """
+        index = None
+        if given is not None and not isinstance(given, Mapping):
+            index = given.index if self.library == "pandas" else None
+            reader = _reader(given, names=[c.name for c in self.columns])
+            given = {c.name: reader.column(c.name) for c in self.columns}
+        data, kept = {}, []
+        for j, (column, where) in enumerate(
+            zip(self.columns, self.slices(), strict=True)
+        ):
+            if columns is not None and not columns[j]:
+                continue
+            decoded = _decode(column, values[:, where])
+            if given is not None and column.name in given:
+                observed, missing = given[column.name]
+                decoded = np.where(missing, decoded, observed)
+            data[column.name] = decoded
+            kept.append(column)
+        return _WRITERS[self.library](data, kept, index, dict(extra or {}))
+
+
+# ---------------------------------------------------------------- one column
+
+
+def _fit_column(name: Hashable, reader: _Reader, kind: str | None) -> Column:
+    values, missing = reader.column(name)
+    dtype, family = reader.dtype(name), reader.family(name)
+    observed = values[~missing]
+    if not observed.size and kind is None:
+        # Nothing observed: one entry, always missing (the estimator warns of it);
+        # a non-numeric column's only "level" decodes to a missing cell.
+        if family in ("integer", "float"):
+            return Column(name, "continuous", dtype, family == "integer", empty=True)
+        return Column(name, "categorical", dtype, levels=(None,), empty=True)
+    if kind is None:
+        kind = _infer_kind(family, observed)
+    column = Column(name, kind, dtype, integer=family in ("integer", "bool"))
+    if kind in ("categorical", "binary"):
+        levels = reader.levels(name) if family == "categorical" else None
+        if levels is None:
+            levels = _sorted_unique(observed)
+        if kind == "binary" and len(levels) > 2:
+            raise ValueError(
+                f"Column {name!r} is binary by column_types but holds "
+                f"{len(levels)} distinct values; it must hold at most 2."
+            )
+        if kind == "binary" and family == "bool":
+            levels = (False, True)
+        elif kind == "binary" and len(levels) < 2:
+            column.kind = "categorical"  # one value: a binary column's other is unknown
+        if len(levels) > MAX_LEVELS:
+            raise ValueError(
+                f"Column {name!r} has {len(levels)} distinct values, more than "
+                f"{MAX_LEVELS} levels a categorical column may have: it looks like "
+                "an identifier. Drop it, or declare it continuous or count with "
+                "column_types if its values are numbers."
+            )
+        column.levels = tuple(levels)
+        return column
+    numbers_ = _as_numbers(name, observed, kind)
+    if (
+        kind == "count"
+        and numbers_.size
+        and (numbers_.min() < 0 or not np.all(numbers_ == np.round(numbers_)))
+    ):
+        raise ValueError(
+            f"Column {name!r} is a count, but holds values that are not "
+            "non-negative integers; declare it continuous with column_types."
+        )
+    if numbers_.size:
+        column.low, column.high = float(numbers_.min()), float(numbers_.max())
+        column.shift = float(numbers_.mean())
+        std = float(numbers_.std())
+        column.scale = std if std > 0 else 1.0
+    column.integer = column.integer or kind == "count"
+    return column
+
+
+def _infer_kind(family: str, observed: np.ndarray) -> str:
+    """The rule for a column's type from its dtype family and observed values."""
+    if family == "bool":
+        return "binary"
+    if family in ("categorical", "string", "object"):
+        return "categorical"
+    if family == "float":
+        return "continuous"
+    # Integers: by their distinct values and their dispersion.
+    values = observed.astype(np.float64)
+    distinct = np.unique(values)
+    if set(distinct.tolist()) == {0.0, 1.0}:
+        return "binary"
+    if distinct.size <= MAX_INTEGER_LEVELS:
+        return "categorical"
+    mean = values.mean()
+    if values.min() >= 0 and values.var() <= MAX_COUNT_DISPERSION * max(mean, 1.0):
+        return "count"
+    return "continuous"
+
+
+def _sorted_unique(values: np.ndarray) -> tuple:
+    unique = list(dict.fromkeys(values.tolist()))
+    try:
+        return tuple(sorted(unique))
+    except TypeError:  # values of several types: in order of appearance
+        return tuple(unique)
+
+
+def _as_numbers(name: Hashable, values: np.ndarray, kind: str) -> np.ndarray:
+    try:
+        return values.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Column {name!r} is {kind}, but holds values that are not numbers "
+            f"(e.g. {values[0]!r}); declare it categorical with column_types."
+        ) from None
+
+
+def _encode(column: Column, values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """One column's entries in the matrix: (n_rows, width)."""
+    n = len(values)
+    if column.empty:
+        return np.full((n, column.width), np.nan)
+    if column.kind in ("categorical", "binary"):
+        index = {level: i for i, level in enumerate(column.levels)}
+        codes = np.full(n, -1)
+        unknown = []
+        for row in np.flatnonzero(~missing):
+            code = index.get(values[row], -1)
+            if code < 0:
+                unknown.append(values[row])
+            codes[row] = code
+        if unknown:
+            shown = list(dict.fromkeys(unknown))[:5]
+            raise ValueError(
+                f"Column {column.name!r} holds values not seen in fit: {shown}; the "
+                f"model knows its levels {list(column.levels)[:20]}."
+            )
+        if column.kind == "binary":
+            out = codes.astype(np.float64).reshape(n, 1)
+        else:
+            out = np.zeros((n, column.width))
+            out[np.flatnonzero(~missing), codes[~missing]] = 1.0
+        out[missing] = np.nan
+        return out
+    numbers_ = np.full(n, np.nan)
+    numbers_[~missing] = _as_numbers(column.name, values[~missing], column.kind)
+    if column.kind == "count":
+        observed = numbers_[~missing]
+        if observed.size and (
+            observed.min() < 0 or not np.all(observed == np.round(observed))
+        ):
+            raise ValueError(
+                f"Column {column.name!r} is a count: it must hold non-negative "
+                "integers."
+            )
+    return ((numbers_ - column.shift) / column.scale).reshape(n, 1)
+
+
+def _decode(column: Column, entries: np.ndarray) -> np.ndarray:
+    """One column's values from its entries: an object array (None where the
+    entries are NaN), or numbers (NaN there)."""
+    if column.kind in ("categorical", "binary"):
+        levels = np.empty(len(column.levels), dtype=object)
+        levels[:] = column.levels
+        if column.kind == "categorical":
+            values = levels[np.argmax(np.nan_to_num(entries, nan=-1.0), axis=1)]
+        else:
+            values = levels[(entries[:, 0] >= 0.5).astype(int)]
+        values[np.isnan(entries).any(axis=1)] = None
+        return values
+    values = entries[:, 0] * column.scale + column.shift
+    if column.integer:
+        values = np.clip(np.round(values), column.low, column.high)
+    return values
+
+
+# ---------------------------------------------------------- frames, read and written
+
+
+class _Reader:
+    """What the table reads of a frame, whatever its library."""
+
+    library: str
+    names: list
+    n_rows: int
+
+    def column(self, name) -> tuple[np.ndarray, np.ndarray]:
+        """The column's values (numbers as float64 where numeric, else objects)
+        and the mask of its missing cells."""
+        raise NotImplementedError
+
+    def dtype(self, name) -> Any:
+        raise NotImplementedError
+
+    def family(self, name) -> str:
+        """One of "bool", "integer", "float", "categorical", "string", "object"."""
+        raise NotImplementedError
+
+    def levels(self, name) -> tuple | None:
+        """A categorical column's declared levels, in order."""
+        raise NotImplementedError
+
+    def is_numeric(self, name) -> bool:
+        return self.family(name) in ("integer", "float")
+
+
+class _PandasReader(_Reader):
+    library = "pandas"
+
+    def __init__(self, X, names=None):
+        import pandas as pd
+
+        self.pd, self.X = pd, X
+        self.names = list(X.columns)
+        self.n_rows = len(X)
+        _check_names(self.names, names)
+
+    def column(self, name):
+        s = self.X[name]
+        missing = s.isna().to_numpy()
+        if self.family(name) in ("integer", "float", "bool"):
+            values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            if self.family(name) == "bool":
+                values = values.astype(object)
+                values[~missing] = values[~missing].astype(bool)
+            return values, missing
+        return s.to_numpy(dtype=object), missing
+
+    def dtype(self, name):
+        return self.X[name].dtype
+
+    def family(self, name):
+        dtype = self.X[name].dtype
+        types = self.pd.api.types
+        if types.is_bool_dtype(dtype):
+            return "bool"
+        if isinstance(dtype, self.pd.CategoricalDtype):
+            return "categorical"
+        if types.is_integer_dtype(dtype):
+            return "integer"
+        if types.is_float_dtype(dtype):
+            return "float"
+        if types.is_string_dtype(dtype) and not types.is_object_dtype(dtype):
+            return "string"
+        return "object"
+
+    def levels(self, name):
+        dtype = self.X[name].dtype
+        if isinstance(dtype, self.pd.CategoricalDtype):
+            return tuple(dtype.categories.tolist())
+        return None
+
+
+class _PolarsReader(_Reader):
+    library = "polars"
+
+    def __init__(self, X, names=None):
+        import polars as pl
+
+        self.pl, self.X = pl, X
+        self.names = list(X.columns)
+        self.n_rows = X.height
+        _check_names(self.names, names)
+
+    def column(self, name):
+        s = self.X.get_column(name)
+        missing = s.is_null().to_numpy()
+        family = self.family(name)
+        if family == "float":
+            missing = missing | s.is_nan().fill_null(False).to_numpy()
+        if family in ("integer", "float"):
+            return s.cast(self.pl.Float64).to_numpy().astype(np.float64), missing
+        values = np.empty(len(s), dtype=object)
+        values[:] = s.to_list()
+        return values, missing
+
+    def dtype(self, name):
+        return self.X.schema[name]
+
+    def family(self, name):
+        dtype = self.X.schema[name]
+        pl = self.pl
+        if dtype == pl.Boolean:
+            return "bool"
+        if isinstance(dtype, (pl.Categorical, pl.Enum)) or dtype in (
+            pl.Categorical,
+            pl.Enum,
+        ):
+            return "categorical"
+        if dtype.is_integer():
+            return "integer"
+        if dtype.is_float():
+            return "float"
+        if dtype == pl.String:
+            return "string"
+        return "object"
+
+    def levels(self, name):
+        dtype = self.X.schema[name]
+        if isinstance(dtype, self.pl.Enum):
+            return tuple(dtype.categories.to_list())
+        return None
+
+
+def _check_names(names: list, expected: list | None) -> None:
+    if expected is not None and names != list(expected):
+        raise ValueError(
+            f"X's columns {names} are not the columns seen in fit, {list(expected)}, "
+            "in that order."
+        )
+
+
+def _reader(X: Any, names: list | None = None) -> _Reader:
+    if is_pandas_df(X):
+        return _PandasReader(X, names)
+    if is_polars_df(X):
+        return _PolarsReader(X, names)
+    raise TypeError(
+        "The model was fitted on a data frame with non-numeric columns; pass a "
+        f"pandas or polars DataFrame with the same columns, not {type(X).__name__}."
+    )
+
+
+def _is_missing(value: Any) -> bool:
+    """Whether one value marks a missing cell (None, NaN, pd.NA, pd.NaT)."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _missing_values(values: np.ndarray) -> np.ndarray:
+    if values.dtype == object:
+        return np.array([v is None for v in values], dtype=bool)
+    return np.isnan(values)
+
+
+def _pandas_frame(data: dict, columns: list[Column], index, extra: dict):
+    import pandas as pd
+
+    series = {}
+    for column in columns:
+        values = data[column.name]
+        missing = _missing_values(values)
+        dtype = column.dtype
+        if missing.any() and isinstance(dtype, np.dtype) and dtype.kind in "biu":
+            # A NumPy dtype cannot hold a missing value: its nullable kin can.
+            dtype = "boolean" if dtype.kind == "b" else dtype.name.capitalize()
+        if values.dtype != object and column.integer:
+            filled = np.where(missing, 0, values).astype(np.int64)
+            values = pd.array(filled, dtype="Int64")
+            values[missing] = pd.NA
+        series[column.name] = pd.Series(values, index=index).astype(dtype)
+    for name, values in extra.items():
+        series[name] = pd.Series(values, index=index)
+    return pd.DataFrame(series, index=index)
+
+
+def _polars_frame(data: dict, columns: list[Column], index, extra: dict):
+    import polars as pl
+
+    series = []
+    for column in columns:
+        values = data[column.name]
+        if values.dtype == object:
+            s = pl.Series(str(column.name), values.tolist())
+        else:
+            s = pl.Series(str(column.name), values).fill_nan(None)
+        series.append(s.cast(column.dtype))
+    series += [pl.Series(name, values) for name, values in extra.items()]
+    return pl.DataFrame(series)
+
+
+_WRITERS = {"pandas": _pandas_frame, "polars": _polars_frame}
