@@ -509,6 +509,7 @@ class BaseVAE(BaseEstimator):
             )
         if find_empty:
             self._empty_features = counts == 0
+            self._missing_share = 1.0 - counts / len(X)
         if find_empty and np.any(counts == 0):
             empty = np.flatnonzero(counts == 0)
             if self._table is not None:  # the frame's columns of those entries
@@ -851,6 +852,23 @@ class BaseVAE(BaseEstimator):
         for j, value in (given or {}).items():
             values[:, j] = value
         return values
+
+    def _with_missing(self, values, generator):
+        """``values`` (rows in the model's space) with each column's cells missing
+        (NaN) at the share it had missing in fit, independently, by ``generator``."""
+        if self._table is None:
+            share, entry_column = self._missing_share, np.arange(values.shape[1])
+        else:
+            first = [parts[0][0] for parts in self._table.entries]
+            share, entry_column = (
+                self._missing_share[first],
+                self._table.entry_columns(),
+            )
+        u = torch.rand(
+            (len(values), len(share)), generator=generator, dtype=torch.float64
+        )
+        missing = u.numpy() < share
+        return np.where(missing[:, entry_column], np.nan, values).astype(values.dtype)
 
     def _read_conditions(self, conditions, n_samples):
         """The rows that ``sample``'s ``conditions`` give, in the model's space (NaN

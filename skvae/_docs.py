@@ -184,8 +184,9 @@ column_types : dict or None, default=None
     frame when this is given, is modelled column by column (see the README's
     "Tables"): bool columns are binary; categorical and string ones
     categorical; float ones continuous; integer ones binary (0 and 1),
-    categorical (at most 20 distinct values), count (non-negative, with a
-    variance at most 10 times the mean) or continuous. The resolved types are
+    categorical (at most 20 distinct values) or continuous (given back
+    rounded). A value that holds 5% of a continuous column (and 20 rows) is an
+    atom, with a probability of its own. The resolved types are
     ``column_types_``. Numeric arrays and numeric frames without it are
     modelled as arrays, by ``likelihood``.
 """

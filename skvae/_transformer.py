@@ -134,6 +134,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         *,
         observation_noise=False,
         conditions=None,
+        with_missing=False,
     ):
         """Draw new rows: z ~ N(0, I) from the prior, decoded to the input space;
         with ``conditions``, rows that hold the values given.
@@ -165,6 +166,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             by rejection, so a rare condition costs what a common one costs. The
             given values come back exactly.
 
+        with_missing : bool, default=False
+            If True, each column's cells are missing at the share they had
+            missing in ``fit``, independently of each other (NaN, or a frame's
+            null); a given condition is never made missing. If False, samples
+            hold no missing values.
+
         Returns
         -------
         X : ndarray of shape (n_samples, n_features_in_), or DataFrame
@@ -184,13 +191,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
                 return module.likelihood.sample(heads, generator)
             return module.likelihood.mean(heads)
 
+        def output(values, given=None):
+            if with_missing:
+                values = self._with_missing(values, generator)
+            return self._as_output(values, given)
+
         if conditions is None:
             z = torch.randn(
                 (n_samples, module.config.latent_dim), generator=generator, dtype=dtype
             )
-            return self._as_output(
-                to_numpy(batched(lambda zb: decode(module.decode(zb)), z))
-            )
+            return output(to_numpy(batched(lambda zb: decode(module.decode(zb)), z)))
         partial, given = self._read_conditions(conditions, n_samples)
         per_chunk = max(1, _SCORE_CHUNK // module.config.n_features)
 
@@ -206,4 +216,4 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             to_tensor(partial, dtype, cpu),
             self._score_batch(min(_CONDITION_DRAWS, per_chunk)),
         )
-        return self._as_output(to_numpy(values), given)
+        return output(to_numpy(values), given)

@@ -386,3 +386,55 @@ def test_an_identifier_column_is_refused_within_seconds():
     with pytest.raises(ValueError, match="Column 'id' has 50000 distinct values"):
         VAETransformer().fit(ids)
     assert time.perf_counter() - start < 10
+
+
+def test_with_missing_gives_each_columns_holes_at_its_rate():
+    vae = fit_quietly(VAETransformer(**{**FAST, "max_iter": 5}), HOLES)
+    drawn = vae.sample(4000, random_state=0, observation_noise=True, with_missing=True)
+    assert drawn.dtypes.to_dict() == HOLES.dtypes.to_dict()
+    np.testing.assert_allclose(drawn.isna().mean(), HOLES.isna().mean(), atol=0.025)
+    assert vae.sample(100, random_state=0).notna().all().all()
+    # Conditions are never made missing.
+    given = vae.sample(
+        200, random_state=0, with_missing=True, conditions={"city": "Oslo"}
+    )
+    assert (given["city"] == "Oslo").all() and given["income"].isna().any()
+    # Arrays too, NaN at each feature's rate.
+    X = np.where(np.random.default_rng(0).random((400, 2)) < [[0.1, 0.4]], np.nan, 0.0)
+    X += np.random.default_rng(1).normal(size=X.shape)
+    array_vae = fit_quietly(VAETransformer(**{**FAST, "max_iter": 5}), X)
+    rows = array_vae.sample(5000, random_state=0, with_missing=True)
+    np.testing.assert_allclose(np.isnan(rows).mean(0), [0.1, 0.4], atol=0.03)
+
+
+def test_the_log_density_of_a_three_column_frame_by_hand():
+    # log p(x | z) of each row, from the frame's own values: a Gaussian in the
+    # column's units, the categorical level's softmax, the boolean's Bernoulli.
+    import torch
+    from torch.distributions import Bernoulli, Normal
+
+    frame = FRAME[["income", "colour", "member"]]
+    vae = fit_quietly(VAETransformer(**{**FAST, "max_iter": 5}), frame)
+    column = vae._table.columns[0]
+    z = torch.tensor([[0.3, -1.2], [0.0, 0.5]], dtype=torch.float64)
+    rows = frame.head(2)
+    module = vae.module_.double()
+    (out,) = module.decode(z)  # gaussian (mean, raw), bernoulli, categorical
+    x = torch.from_numpy(vae._table.encode(rows))
+    got = module.likelihood.log_prob(x, (out,))
+    mean = column.shift + column.scale * out[:, 0]
+    std = column.scale * torch.exp(
+        0.5 * module.likelihood.pieces[0][0].log_var(out[:, 1])
+    )
+    income = torch.tensor(rows["income"].to_numpy())
+    expected = Normal(mean, std).log_prob(income)
+    member = torch.tensor(rows["member"].to_numpy(), dtype=torch.float64)
+    expected += Bernoulli(logits=out[:, 2]).log_prob(member)
+    level = torch.tensor(rows["colour"].cat.codes.to_numpy(), dtype=torch.long)
+    expected += torch.log_softmax(out[:, 3:6], -1)[torch.arange(2), level]
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_table_trains_through_autograd():
+    vae = fit_quietly(VAETransformer(**{**FAST, "max_iter": 2}), FRAME)
+    assert vae.gradient_ == "autograd"

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from skvae._table import (
-    MAX_COUNT_DISPERSION,
     MAX_INTEGER_LEVELS,
     MAX_LEVELS,
+    MIN_ATOM_ROWS,
+    MIN_ATOM_SHARE,
     Table,
     uses_table,
 )
@@ -73,7 +74,7 @@ def test_types_are_inferred_by_the_written_rule():
         "float": "continuous",
         "float_nan": "continuous",
         "int": "continuous",
-        "count": "count",
+        "count": "continuous",
         "small_int": "categorical",
         "zero_one": "binary",
         "bool": "binary",
@@ -87,7 +88,7 @@ def test_types_are_inferred_by_the_written_rule():
     }
     assert Table.fit(POLARS).kinds == {
         "float": "continuous",
-        "int": "count",
+        "int": "continuous",
         "int32": "categorical",
         "bool": "binary",
         "string": "categorical",
@@ -104,15 +105,34 @@ def test_the_integer_rule_at_its_thresholds():
 
     levels = np.arange(MAX_INTEGER_LEVELS)
     assert kind(np.tile(levels, 3)) == "categorical"
-    assert kind(np.tile(np.arange(MAX_INTEGER_LEVELS + 1), 3)) == "count"
-    # A mean of 50 and a variance just under and over MAX_COUNT_DISPERSION * 50.
-    spread = np.sqrt(MAX_COUNT_DISPERSION * 50)
-    values = np.round(50 + spread * np.linspace(-1.7, 1.7, 101)).astype(int)
-    values = values - values.mean().round().astype(int) + 50
-    assert values.var() <= MAX_COUNT_DISPERSION * values.mean()
-    assert kind(values) == "count"
-    assert kind(np.round(50 + 1.5 * (values - 50)).astype(int)) == "continuous"
-    assert kind(np.arange(-30, 30)) == "continuous"  # negative: not a count
+    assert kind(np.tile(np.arange(MAX_INTEGER_LEVELS + 1), 3)) == "continuous"
+    assert kind(np.tile([0, 1], 5)) == "binary"
+    assert kind(np.tile([1, 2], 5)) == "categorical"
+
+
+def test_frequent_values_of_a_continuous_column_are_atoms():
+    # Zero in 90% of the rows (as Adult's capital-gain), 40 in 8% of them (and
+    # 24 rows): atoms; 7 in 2% (6 rows): not one.
+    n = 300
+    values = np.r_[np.zeros(270), np.full(24, 40.0), np.full(6, 7.0)]
+    assert 24 >= MIN_ATOM_ROWS and 24 / n >= MIN_ATOM_SHARE > 6 / n
+    frame = pd.DataFrame({"gain": values, "s": ["a"] * n})
+    table = Table.fit(frame)
+    (column,) = [c for c in table.columns if c.name == "gain"]
+    assert column.kind == "continuous" and column.atoms == (0.0, 40.0)
+    assert [kind for kind, _ in column.parts] == ["categorical", "continuous"]
+    matrix = table.encode(frame)
+    block, value = column_entries = table.entries[0]
+    assert len(block) == 3 and len(value) == 1 and len(column_entries) == 2
+    np.testing.assert_array_equal(matrix[:270, block], [[1, 0, 0]] * 270)
+    np.testing.assert_array_equal(matrix[270:294, block], [[0, 1, 0]] * 24)
+    np.testing.assert_array_equal(matrix[294:, block], [[0, 0, 1]] * 6)
+    # The value part models the others only: NaN (left out) at an atom.
+    assert (
+        np.isnan(matrix[:294, value]).all() and not np.isnan(matrix[294:, value]).any()
+    )
+    assert (column.shift, column.scale) == (7.0, 1.0)
+    pd.testing.assert_frame_equal(table.decode(matrix), frame)
 
 
 def test_a_numeric_frame_is_an_array_unless_types_are_named():
@@ -142,15 +162,18 @@ def test_every_dtype_comes_back_as_it_was(frame):
 def test_missing_cells_are_nan_in_the_matrix():
     table = Table.fit(PANDAS)
     matrix = table.encode(PANDAS)
-    for j, (name, where) in enumerate(zip(PANDAS.columns, table.slices(), strict=True)):
+    for j, (name, (where,)) in enumerate(
+        zip(PANDAS.columns, table.entries, strict=True)
+    ):
         missing = PANDAS[name].isna().to_numpy()
         assert np.array_equal(np.isnan(matrix[:, where]).all(1), missing), name
-        assert not np.isnan(matrix[~missing, where]).any(), name
-        assert table.entry_columns()[where].tolist() == [j] * table.columns[j].width
+        assert not np.isnan(matrix[np.ix_(~missing, where)]).any(), name
+        assert table.entry_columns()[where].tolist() == [j] * len(where)
 
 
 def test_matrix_groups_columns_by_kind_and_standardises():
-    table = Table.fit(PANDAS[["category", "float", "bool", "count"]])
+    frame = PANDAS[["category", "float", "bool", "count"]]
+    table = Table.fit(frame, {"count": "count"})
     models = table.column_models()
     assert [m.kind for m in models] == [
         "gaussian",
@@ -159,7 +182,7 @@ def test_matrix_groups_columns_by_kind_and_standardises():
         "categorical",
     ]
     assert [m.width for m in models] == [1, 1, 1, 3]
-    matrix = table.encode(PANDAS[["category", "float", "bool", "count"]])
+    matrix = table.encode(frame)
     np.testing.assert_allclose(matrix[:, 0].mean(), 0, atol=1e-12)
     np.testing.assert_allclose(matrix[:, 0].std(), 1)
     # The one-hot block follows the declared (ordered) levels.
