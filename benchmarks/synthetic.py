@@ -70,8 +70,14 @@ METHODS = ("skvae", "TVAE", "CTGAN", "GaussianCopula")
 DATA = ("adult", "penguins")
 #: skvae's settings for tables: a latent space and layers sized for a table of
 #: tens of columns (the transformer's defaults, latent 2 and one layer of 100, are
-#: for plotting); trained until the stopping rule ends it.
-SKVAE_PARAMS = dict(latent_dim=16, hidden_layer_sizes=(256, 256), max_iter=300)
+#: for plotting), trained until the stopping rule ends it with a patience of 30.
+#: Chosen on Adult, seed 0, among latent 8, 16 and 32, layers of 256 and 512,
+#: batches of 100 and 500 and the IWAE objective: the train-on-synthetic ROC-AUC
+#: stayed within 0.892-0.899 and quality within 0.952-0.960 throughout; latent 8
+#: was at the top of the first in every variant tried.
+SKVAE_PARAMS = dict(
+    latent_dim=8, hidden_layer_sizes=(256, 256), n_iter_no_change=30, max_iter=300
+)
 #: Importance samples per row behind the held-out log-likelihood.
 HELD_OUT_DRAWS = 100
 QUICK_ROWS = (2000, 1000)
