@@ -856,14 +856,10 @@ class BaseVAE(BaseEstimator):
     def _with_missing(self, values, generator):
         """``values`` (rows in the model's space) with each column's cells missing
         (NaN) at the share it had missing in fit, independently, by ``generator``."""
-        if self._table is None:
-            share, entry_column = self._missing_share, np.arange(values.shape[1])
-        else:
-            first = [parts[0][0] for parts in self._table.entries]
-            share, entry_column = (
-                self._missing_share[first],
-                self._table.entry_columns(),
-            )
+        share, entry_column = self._missing_share, np.arange(values.shape[1])
+        if self._table is not None:
+            share = share[self._table.first_entries()]
+            entry_column = self._table.entry_columns()
         u = torch.rand(
             (len(values), len(share)), generator=generator, dtype=torch.float64
         )

@@ -67,7 +67,8 @@ def uses_table(X: Any, column_types: Mapping | None) -> bool:
         return False
     if column_types is not None:
         return True
-    return any(not _reader(X).is_numeric(name) for name in _reader(X).names)
+    reader = _reader(X)
+    return any(not reader.is_numeric(name) for name in reader.names)
 
 
 @dataclass
@@ -169,6 +170,11 @@ class Table:
             kind, width = column.parts[p]
             models.append(ColumnModel(KINDS[kind], width, column.shift, column.scale))
         return tuple(models)
+
+    def first_entries(self) -> np.ndarray:
+        """Each column's first entry in the matrix (its block's, if it has one):
+        missing exactly where the column's cell is."""
+        return np.array([parts[0][0] for parts in self.entries])
 
     def entry_columns(self) -> np.ndarray:
         """The frame's column (its index) of each entry of the matrix."""
@@ -320,15 +326,8 @@ def _fit_column(name: Hashable, reader: _Reader, kind: str | None) -> Column:
         column.levels = tuple(levels)
         return column
     numbers_ = _as_numbers(name, observed, kind)
-    if (
-        kind == "count"
-        and numbers_.size
-        and (numbers_.min() < 0 or not np.all(numbers_ == np.round(numbers_)))
-    ):
-        raise ValueError(
-            f"Column {name!r} is a count, but holds values that are not "
-            "non-negative integers; declare it continuous with column_types."
-        )
+    if kind == "count":
+        _check_counts(name, numbers_)
     if numbers_.size:
         column.low, column.high = float(numbers_.min()), float(numbers_.max())
     if kind == "continuous":
@@ -390,6 +389,14 @@ def _as_numbers(name: Hashable, values: np.ndarray, kind: str) -> np.ndarray:
         ) from None
 
 
+def _check_counts(name: Hashable, values: np.ndarray) -> None:
+    if values.size and (values.min() < 0 or not np.all(values == np.round(values))):
+        raise ValueError(
+            f"Column {name!r} is a count: it must hold non-negative integers; "
+            "declare it continuous with column_types."
+        )
+
+
 def _encode(column: Column, values: np.ndarray, missing: np.ndarray) -> list:
     """One column's entries in the matrix: an (n_rows, width) array per part."""
     n = len(values)
@@ -418,14 +425,7 @@ def _encode(column: Column, values: np.ndarray, missing: np.ndarray) -> list:
     numbers_ = np.full(n, np.nan)
     numbers_[~missing] = _as_numbers(column.name, values[~missing], column.kind)
     if column.kind == "count":
-        observed = numbers_[~missing]
-        if observed.size and (
-            observed.min() < 0 or not np.all(observed == np.round(observed))
-        ):
-            raise ValueError(
-                f"Column {column.name!r} is a count: it must hold non-negative "
-                "integers."
-            )
+        _check_counts(column.name, numbers_[~missing])
     value = ((numbers_ - column.shift) / column.scale).reshape(n, 1)
     if not column.atoms:
         return [value]
