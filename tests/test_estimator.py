@@ -657,17 +657,7 @@ def test_divergence_restores_finite_weights_and_says_what_to_change():
     assert np.isfinite(est.transform(X_DIGITS[:50])).all()
 
 
-def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch):
-    real_epoch = skvae._training.train_epoch
-    calls = []
-
-    def interrupted_on_third_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(skvae._training, "train_epoch", interrupted_on_third_epoch)
+def test_keyboard_interrupt_leaves_a_usable_model(interrupted_on_third_epoch):
     with pytest.warns(UserWarning, match="interrupted"):
         est = VAETransformer(**FAST).fit(X_DIGITS)
     assert est.n_iter_ == 2 and len(est.loss_curve_) == 2
@@ -833,9 +823,8 @@ def test_n_threads_bounds_training_and_restores_torch(monkeypatch, n_threads):
     assert torch.get_num_threads() == before
 
 
-def test_n_threads_never_raises_torchs_own_limit(monkeypatch, vae):
-    # Under a lower limit (here an enclosing one; OMP_NUM_THREADS=1 alike),
-    # n_threads=2 keeps it, in training and in inference.
+def _threads_seen_in_inference(monkeypatch):
+    """The thread counts at each of skvae's batched inference calls, as they come."""
     seen = []
     real = skvae._base.batched
 
@@ -844,6 +833,13 @@ def test_n_threads_never_raises_torchs_own_limit(monkeypatch, vae):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(skvae._base, "batched", spy)
+    return seen
+
+
+def test_n_threads_never_raises_torchs_own_limit(monkeypatch, vae):
+    # Under a lower limit (here an enclosing one; OMP_NUM_THREADS=1 alike),
+    # n_threads=2 keeps it, in training and in inference.
+    seen = _threads_seen_in_inference(monkeypatch)
     with threadpool_limits(limits=1, user_api="openmp"):
         est = VAETransformer(**FAST, n_threads=2)
         seen += _threads_seen_in_training(monkeypatch, est, X_DIGITS)
@@ -865,14 +861,7 @@ def test_n_threads_rule_by_step_size(monkeypatch):
 
 
 def test_n_threads_bounds_inference(monkeypatch, vae):
-    seen = []
-    real = skvae._base.batched
-
-    def spy(*args, **kwargs):
-        seen.append(torch.get_num_threads())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(skvae._base, "batched", spy)
+    seen = _threads_seen_in_inference(monkeypatch)
     est = copy.deepcopy(vae).set_params(n_threads=1)
     est.transform(X_DIGITS)
     est.score_samples(X_DIGITS[:5])
