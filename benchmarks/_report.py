@@ -207,10 +207,12 @@ def grouped_bars(
     panels: tuple[str, ...],
     value_key: str,
     colours: str = "tab10",
+    axes=None,
 ):
     """One panel per value of ``panel_key``: a group of bars per data set, one bar
     per method, of ``value_key`` (NaN where absent). Returns (fig, axes); the
-    caller labels, saves and closes it. matplotlib is imported here, headless."""
+    caller labels, saves and closes it. matplotlib is imported here, headless.
+    Drawn into ``axes`` (one per panel) where given, else into a new figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -219,10 +221,12 @@ def grouped_bars(
     names = list(dict.fromkeys(e["data"] for e in per_set))
     methods = list(dict.fromkeys(e["method"] for e in per_set))
     values = {(e[panel_key], e["data"], e["method"]): e[value_key] for e in per_set}
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(13, 4.2), sharey=True, squeeze=False
-    )
-    axes = axes[0]
+    if axes is None:
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(13, 4.2), sharey=True, squeeze=False
+        )
+        axes = axes[0]
+    fig = axes[0].figure
     width = 0.8 / len(methods)
     palette = plt.get_cmap(colours).colors
     for ax, panel in zip(axes, panels, strict=True):

@@ -51,6 +51,12 @@ pattern and mask, the later file's row replaces the earlier one's (a rerun of on
 imputer with ``--methods``). A data set and pattern are summarised over the masks
 that every imputer there has measured (the tables' ``masks`` column), so that a
 partly measured mask compares no imputer on masks its peers did not see.
+
+    python -m benchmarks.imputation --mixed [--quick] [...]
+
+runs the mixed tables instead (Adult, the penguins: text, integers and numbers with
+holes, against the pipelines users build for them); ``benchmarks.imputation_mixed``
+says what it measures, and writes ``imputation_mixed.*``.
 """
 
 from __future__ import annotations
@@ -420,6 +426,11 @@ def load_runs(paths: list[Path]) -> tuple[list[dict], list[dict]]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if "--mixed" in argv:
+        from benchmarks import imputation_mixed
+
+        imputation_mixed.main([a for a in argv if a != "--mixed"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--masks", type=int, default=5)
     parser.add_argument("--mnist-masks", type=int, default=1)

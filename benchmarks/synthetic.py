@@ -50,7 +50,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from benchmarks._report import (
@@ -64,7 +63,7 @@ from benchmarks._report import (
     version,
     write_report,
 )
-from benchmarks.tables import MixedTable, load_adult, load_penguins
+from benchmarks.tables import MixedTable, load_adult, load_penguins, roc_auc_on_test
 
 METHODS = ("skvae", "TVAE", "CTGAN", "GaussianCopula")
 DATA = ("adult", "penguins")
@@ -230,38 +229,6 @@ def quality(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict:
     }
 
 
-def _classifier_data(frame: pd.DataFrame, data: MixedTable):
-    """X and y for the classifier: rows with the target, categorical columns with
-    the training rows' levels (a value outside them is missing)."""
-    frame = frame[frame[data.target].notna()]
-    X = frame.drop(columns=[data.target]).copy()
-    for name in X.columns:
-        reference = data.train[name]
-        if not pd.api.types.is_numeric_dtype(reference) or pd.api.types.is_bool_dtype(
-            reference
-        ):
-            levels = sorted(reference.dropna().astype(str).unique())
-            X[name] = pd.Categorical(
-                X[name].astype(object).where(X[name].notna(), None), categories=levels
-            )
-        else:
-            X[name] = pd.to_numeric(X[name], errors="coerce").astype(float)
-    y = (frame[data.target].astype(object) == data.positive).astype(int)
-    return X, y.to_numpy()
-
-
-def train_on_synthetic(training: pd.DataFrame, data: MixedTable) -> float:
-    """ROC-AUC on the real test rows of the classifier fitted on ``training``."""
-    X, y = _classifier_data(training, data)
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    classifier = HistGradientBoostingClassifier(
-        categorical_features="from_dtype", random_state=0
-    ).fit(X, y)
-    X_test, y_test = _classifier_data(data.test, data)
-    return float(roc_auc_score(y_test, classifier.predict_proba(X_test)[:, 1]))
-
-
 def jobs(data: list[str], methods: list[str], seeds: int) -> list[tuple]:
     """(method, data, seed) for every fit: CTGAN one seed, the others ``seeds``."""
     return [
@@ -286,11 +253,11 @@ def run(args) -> tuple[list[dict], dict]:
         synthetic = result.pop("synthetic")
         data = tables[name]
         result.update(quality(data.train, synthetic))
-        result["tstr_roc_auc"] = train_on_synthetic(synthetic, data)
+        result["tstr_roc_auc"] = roc_auc_on_test(synthetic, data)
         print({k: v for k, v in result.items()}, flush=True)
         rows.append(result)
     for name, data in tables.items():
-        ceilings[name] = train_on_synthetic(data.train, data)
+        ceilings[name] = roc_auc_on_test(data.train, data)
     return rows, ceilings
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
 
 ENV_VAR = "SKVAE_ADULT_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "adult"
@@ -100,3 +102,38 @@ def load_penguins(test_size: float = 0.3, seed: int = 0) -> MixedTable:
         "sex",
         "male",
     )
+
+
+def classifier_data(frame: pd.DataFrame, data: MixedTable):
+    """X and y for the classifier: rows with the target, categorical columns with
+    the training rows' levels (a value outside them is missing)."""
+    frame = frame[frame[data.target].notna()]
+    X = frame.drop(columns=[data.target]).copy()
+    for name in X.columns:
+        reference = data.train[name]
+        if not pd.api.types.is_numeric_dtype(reference) or pd.api.types.is_bool_dtype(
+            reference
+        ):
+            levels = sorted(reference.dropna().astype(str).unique())
+            X[name] = pd.Categorical(
+                X[name].astype(object).where(X[name].notna(), None), categories=levels
+            )
+        else:
+            X[name] = pd.to_numeric(X[name], errors="coerce").astype(float)
+    y = (frame[data.target].astype(object) == data.positive).astype(int)
+    return X, y.to_numpy()
+
+
+def roc_auc_on_test(
+    training: pd.DataFrame, data: MixedTable, test: pd.DataFrame | None = None
+) -> float:
+    """ROC-AUC on ``test`` (default: the real test rows) of a
+    ``HistGradientBoostingClassifier`` fitted on ``training`` to predict the target."""
+    X, y = classifier_data(training, data)
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    classifier = HistGradientBoostingClassifier(
+        categorical_features="from_dtype", random_state=0
+    ).fit(X, y)
+    X_test, y_test = classifier_data(data.test if test is None else test, data)
+    return float(roc_auc_score(y_test, classifier.predict_proba(X_test)[:, 1]))
