@@ -3,7 +3,9 @@ scikit-learn user builds for strings, counts and numbers.
 
     python -m benchmarks.imputation --mixed [--quick] [--masks N] [--adult-rows N]
                                     [--data NAME ...] [--methods NAME ...]
-                                    [--patterns NAME ...] [--data-dir DIR] [--out DIR]
+                                    [--patterns NAME ...] [--vae-params JSON]
+                                    [--data-dir DIR] [--out DIR]
+    python -m benchmarks.imputation --mixed --summarise RUN.json [--out DIR]
 
 Data (``benchmarks.tables``): UCI Adult, all 15 columns with income, and the Palmer
 penguins (``palmerpenguins``, the ``bench`` extra: species, island, sex, four
@@ -57,14 +59,17 @@ calibration of categorical draws: for each hidden cell, the draws' most frequent
 level and its share of the draws, against how often the true level is among the most
 frequent (perfect calibration: equal, bin by bin).
 
-``--quick`` (the slow test marker): 1,000 of Adult's rows, one mask. Results go to
-``imputation_mixed.md``, ``.json`` and ``.png`` in ``--out`` (default
-``benchmarks/results``; ``runs/`` with ``--quick``).
+``--quick`` (the slow test marker): 1,000 of Adult's rows, one mask.
+``--vae-params '{"objective": "elbo"}'`` gives ``VAEImputer`` other parameters (the
+report names them). Results go to ``imputation_mixed.md``, ``.json`` and ``.png`` in
+``--out`` (default ``benchmarks/results``; ``runs/`` with ``--quick``);
+``--summarise RUN.json`` writes the report of a saved run again, measuring nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -308,8 +313,9 @@ def _for_sklearn(frame: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def imputers() -> dict[str, object]:
-    """Name -> a fresh imputer of frames."""
+def imputers(vae_params: dict | None = None) -> dict[str, object]:
+    """Name -> a fresh imputer of frames; ``vae_params`` are VAEImputer's beyond
+    ``random_state=0``."""
     return {
         "most frequent + mean": ColumnwiseImputer(),
         "ordinal + BayesianRidge": OrdinalImputer(
@@ -323,7 +329,7 @@ def imputers() -> dict[str, object]:
             )
         ),
         "one-hot + KNN": OneHotImputer(KNNImputer()),
-        "VAEImputer": VAEImputer(random_state=0),
+        "VAEImputer": VAEImputer(random_state=0, **(vae_params or {})),
     }
 
 
@@ -469,7 +475,9 @@ def downstream(fitted, holes: pd.DataFrame, filled: pd.DataFrame, data) -> float
 # ------------------------------------------------------------------------- run
 
 
-def run(tables: dict[str, MixedTable], patterns, masks: int, methods) -> list[dict]:
+def run(
+    tables: dict[str, MixedTable], patterns, masks: int, methods, vae_params=None
+) -> list[dict]:
     rows = []
     for name, data in tables.items():
         truth = data.train
@@ -477,7 +485,7 @@ def run(tables: dict[str, MixedTable], patterns, masks: int, methods) -> list[di
             for seed in range(masks):
                 hidden = mask(truth, pattern, seed)
                 holes = truth.mask(hidden)
-                for method, imputer in imputers().items():
+                for method, imputer in imputers(vae_params).items():
                     if method not in methods:
                         continue
                     start = time.perf_counter()
@@ -660,6 +668,8 @@ def report(s: dict, rows: list[dict], out: Path) -> list[str]:
     entries = summarise(rows)
     lines = ["# Holes in mixed tables: VAEImputer against scikit-learn pipelines", ""]
     lines += [stamp_line(s), "", f"{s['seconds'] / 60:.0f} minutes.", ""]
+    vae = ", ".join(f"{k}={v!r}" for k, v in (s.get("vae_params") or {}).items())
+    lines += [f"VAEImputer: `VAEImputer(random_state=0{', ' * bool(vae)}{vae})`.", ""]
     sizes = {r["data"]: r["rows"] for r in rows}
     lines += [
         "Training rows: "
@@ -669,6 +679,11 @@ def report(s: dict, rows: list[dict], out: Path) -> list[str]:
     ]
     for name in sizes:
         lines += goals(entries, name) if name == "adult" else []
+    lines += [
+        "Where a goal is missed, what was tried: [benchmarks/README.md]"
+        "(../README.md#holes-in-mixed-tables).",
+        "",
+    ]
     lines += table(
         [
             text_col("data", "data"),
@@ -722,9 +737,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", nargs="+", choices=DATA, default=list(DATA))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--patterns", nargs="+", choices=PATTERNS, default=PATTERNS)
+    parser.add_argument("--vae-params", type=json.loads, default=None)
+    parser.add_argument("--summarise", type=Path, default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.summarise:
+        saved = json.loads(args.summarise.read_text())
+        out = args.out or args.summarise.parent
+        print("\n".join(report(saved["stamp"], saved["runs"], out)))
+        return
     if args.quick:
         args.masks, args.adult_rows = 1, QUICK_ROWS
     out = args.out or Path("runs/imputation" if args.quick else "benchmarks/results")
@@ -732,8 +754,9 @@ def main(argv: list[str] | None = None) -> None:
     # saying where it goes.
     tables = {name: load(name, args.adult_rows, args.data_dir) for name in args.data}
     s = stamp("benchmarks.imputation", ["--mixed", *argv])
+    s["vae_params"] = args.vae_params
     started = time.perf_counter()
-    rows = run(tables, args.patterns, args.masks, args.methods)
+    rows = run(tables, args.patterns, args.masks, args.methods, args.vae_params)
     s["seconds"] = time.perf_counter() - started
     # The measurements are saved before anything summarises them, so that a
     # failing summary never loses an hour of runs (the report overwrites this).

@@ -174,6 +174,27 @@ def test_goals_compare_with_the_best_pipeline_on_each_measure():
     assert "2.00x ordinal + ExtraTrees' (goal at most 1x): missed." in lines[5]
 
 
+def test_a_saved_run_is_reported_again_without_measuring(tmp_path, monkeypatch):
+    rows = [
+        _row(method, 0.4, 0.1, 0.9, 1.0, pattern)
+        for pattern in mixed.PATTERNS
+        for method in mixed.METHODS
+    ]
+    stamp = {"command": "python -m benchmarks.imputation --mixed", "date": "d"}
+    stamp.update(skvae="0", commit="abc", torch="2", numpy="2", python="3")
+    stamp.update({"scikit-learn": "1", "cpu": "a CPU", "cpu_count": 2})
+    stamp.update(torch_threads=2, load_average_start=[1.0, 1.0, 1.0], seconds=60.0)
+    stamp["vae_params"] = {"objective": "elbo"}
+    saved = tmp_path / "imputation_mixed.json"
+    saved.write_text(json.dumps({"stamp": stamp, "runs": rows}))
+    monkeypatch.setattr(mixed, "run", None)  # measuring would fail
+    mixed.main(["--summarise", str(saved)])
+    markdown = (tmp_path / "imputation_mixed.md").read_text()
+    assert "commit abc" in markdown
+    assert "`VAEImputer(random_state=0, objective='elbo')`" in markdown
+    assert (tmp_path / "imputation_mixed.png").stat().st_size > 0
+
+
 def test_the_numeric_benchmark_hands_mixed_over(monkeypatch):
     seen = []
     monkeypatch.setattr(mixed, "main", seen.append)
