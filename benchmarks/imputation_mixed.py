@@ -680,8 +680,8 @@ def report(s: dict, rows: list[dict], out: Path) -> list[str]:
     for name in sizes:
         lines += goals(entries, name) if name == "adult" else []
     lines += [
-        "Where a goal is missed, what was tried: [benchmarks/README.md]"
-        "(../README.md#holes-in-mixed-tables).",
+        "Where a goal is missed, what was tried: benchmarks/README.md, "
+        '"Holes in mixed tables".',
         "",
     ]
     lines += table(
