@@ -241,7 +241,7 @@ column_types_ : dict or None
     Each column's type (see ``column_types``), by name, for a model of a data
     frame's columns; None for a model of a numeric array.
 
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (``n_features_in_``,)
     Names of features seen during ``fit``, when X has string column names.
 """
 

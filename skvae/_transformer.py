@@ -111,7 +111,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, ``n_features_in_``)
             Decoder means (with ``likelihood="bernoulli"``: probabilities).
         """
         check_is_fitted(self)
@@ -174,7 +174,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_), or DataFrame
+        X : ndarray of shape (n_samples, ``n_features_in_``), or DataFrame
             Samples, in the dtype of the data the model was fitted on; a model of
             a data frame's columns gives a frame of its library and dtypes.
         """

@@ -352,7 +352,7 @@ class ReconstructionDisplay:
         estimator : VAETransformer
             A fitted estimator.
 
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, ``n_features_in_``)
             Data; its first ``n_examples`` rows are shown.
 
         n_examples : int, default=10
@@ -771,7 +771,7 @@ class LatentSpaceDisplay:
         estimator : VAETransformer
             A fitted estimator.
 
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, ``n_features_in_``)
             Data to encode with ``estimator.transform``.
 
         y : array-like of shape (n_samples,), default=None
