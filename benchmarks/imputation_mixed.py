@@ -72,7 +72,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +79,6 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesRegressor
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import BayesianRidge
@@ -95,6 +93,7 @@ from benchmarks._report import (
     text_col,
     write_report,
 )
+from benchmarks.imputation import quietly
 from benchmarks.tables import MixedTable, load_adult, load_penguins, roc_auc_on_test
 from skvae import VAEImputer
 
@@ -331,13 +330,6 @@ def imputers(vae_params: dict | None = None) -> dict[str, object]:
         "one-hot + KNN": OneHotImputer(KNNImputer()),
         "VAEImputer": VAEImputer(random_state=0, **(vae_params or {})),
     }
-
-
-def quietly(fn, *args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        return fn(*args)
 
 
 # --------------------------------------------------------------------- metrics
