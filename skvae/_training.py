@@ -22,12 +22,16 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from skvae._gradients import negative_elbo_backward, unsupported_reason
 from skvae._model import VAE
 from skvae._objectives import OBJECTIVES
-from skvae._torch_utils import INFERENCE_BATCH_SIZE
 
 #: What each objective's bound is called in progress lines.
 BOUND_NAMES = {"elbo": "ELBO", "iwae": "IWAE bound"}
 #: How a training step gets its gradient.
 GRADIENTS = ("auto", "autograd", "closed_form")
+#: Rows per batch of the monitored loss. Inference batches are smaller (see
+#: ``skvae._torch_utils.INFERENCE_BATCH_SIZE``), but float32 sums over other
+#: batches round differently, which could move a stopping decision: this one keeps
+#: the batches every fitted model so far was stopped by.
+MONITOR_BATCH_SIZE = 4096
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -81,14 +85,15 @@ def move_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
 Step = Callable[[VAE, Tensor, Tensor, float], tuple[Tensor, Tensor, Tensor]]
 
 
-def autograd_step(objective: str) -> Step:
-    """The general step: autograd through ``OBJECTIVES[objective]``."""
+def autograd_step(objective: str, complete: bool = False) -> Step:
+    """The general step: autograd through ``OBJECTIVES[objective]``; ``complete``
+    promises batches without missing values (NaN), so none is searched for."""
     loss_fn = OBJECTIVES[objective]
 
     def step(model: VAE, x: Tensor, eps: Tensor, beta: float):
         for p in model.parameters():
             p.grad = None
-        terms = loss_fn(model, x, eps, beta)
+        terms = loss_fn(model, x, eps, beta, complete)
         terms.loss.mean().backward()
         return terms.loss.detach(), terms.reconstruction.detach(), terms.kl.detach()
 
@@ -172,9 +177,12 @@ def choose_threads(
     return None
 
 
-def make_step(gradient: str, objective: str) -> Step:
-    """The step for a resolved ``gradient`` ("autograd" or "closed_form")."""
-    return closed_form_step if gradient == "closed_form" else autograd_step(objective)
+def make_step(gradient: str, objective: str, complete: bool = False) -> Step:
+    """The step for a resolved ``gradient`` ("autograd" or "closed_form");
+    ``complete`` as :func:`autograd_step`'s (the closed form needs complete rows)."""
+    if gradient == "closed_form":
+        return closed_form_step
+    return autograd_step(objective, complete)
 
 
 @dataclass
@@ -233,20 +241,26 @@ def monitored_loss(
     eps: Tensor,
     objective: str,
     beta: float,
-    batch_size: int = INFERENCE_BATCH_SIZE,
+    batch_size: int = MONITOR_BATCH_SIZE,
+    complete: bool = False,
 ) -> tuple[float, float]:
     """Means over ``X`` of the objective's loss and of its bound (beta = 1).
 
     ``eps`` of shape (L, len(X), latent) holds fixed draws for each row: held fixed,
     both are deterministic functions of the weights, so epoch-to-epoch changes in
-    them reflect the model, not Monte-Carlo noise.
+    them reflect the model, not Monte-Carlo noise. ``complete`` promises rows
+    without missing values.
     """
     loss_fn = OBJECTIVES[objective]
     sums = torch.zeros(2, dtype=torch.float64, device=X.device)
     with torch.inference_mode():
         for i in range(0, len(X), batch_size):
             terms = loss_fn(
-                model, X[i : i + batch_size], eps[:, i : i + batch_size], beta
+                model,
+                X[i : i + batch_size],
+                eps[:, i : i + batch_size],
+                beta,
+                complete,
             )
             sums += torch.stack([terms.loss.sum(), terms.bound.sum()])
     loss, bound = (sums / len(X)).tolist()
@@ -367,11 +381,13 @@ def train(
     objective: str = "elbo",
     log: Callable[[str], None] | None = None,
     first_epoch: int = 1,
+    complete: bool = False,
 ) -> Outcome:
     """Run epochs until ``stop_rule`` fires, ``max_epochs`` pass, or the loss diverges.
 
     ``X_monitor`` is the validation set with ``early_stopping`` (its best weights are
-    restored at the end), else a fixed subset of the training rows; with no monitor
+    restored at the end), else a fixed subset of the training rows (``complete``:
+    none of them has a missing value); with no monitor
     (``partial_fit``), no stopping rule applies. The stopping rule watches the
     training objective's loss on the monitor rows (with ``beta``), with the fixed
     draws ``eps_monitor``; the history records their bound (ELBO or IWAE bound).
@@ -406,7 +422,7 @@ def train(
             monitored = bound = 0.0
             if finite and X_monitor is not None:
                 monitored, bound = monitored_loss(
-                    model, X_monitor, eps_monitor, objective, beta
+                    model, X_monitor, eps_monitor, objective, beta, complete=complete
                 )
             if not (finite and math.isfinite(monitored)):
                 outcome.diverged = "non-finite"

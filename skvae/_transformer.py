@@ -7,7 +7,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from skvae._base import (
-    _SCORE_CHUNK,
+    _DRAW_CHUNK,
     _SEED_MAX,
     BaseVAE,
     _check_count,
@@ -202,7 +202,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             )
             return output(to_numpy(batched(lambda zb: decode(module.decode(zb)), z)))
         partial, given = self._read_conditions(conditions, n_samples)
-        per_chunk = max(1, _SCORE_CHUNK // module.config.n_features)
+        per_chunk = max(1, _DRAW_CHUNK // module.config.n_features)
 
         def draw(xb):
             proposal = completed(module, xb, _PROPOSAL_STEPS)
@@ -214,6 +214,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         values = batched(
             draw,
             to_tensor(partial, dtype, cpu),
-            self._score_batch(min(_CONDITION_DRAWS, per_chunk)),
+            self._score_batch(min(_CONDITION_DRAWS, per_chunk), _DRAW_CHUNK),
         )
         return output(to_numpy(values), given)

@@ -57,8 +57,12 @@ def test_far_rows_score_low_not_nan(activation, dtype, scale):
 
 
 def test_importance_sampling_decodes_bounded_chunks(monkeypatch):
-    # 784 features: at most 2**22 / 784 = 5349 draws are decoded at once, so
-    # K = 12000 takes three chunks; the result is the one-chunk estimate.
+    # 784 features: at most _SCORE_CHUNK / 784 draws are decoded at once, so
+    # K = 12000 takes several chunks; the result is the one-chunk estimate.
+    chunk = skvae._base._SCORE_CHUNK
+    per_chunk = chunk // 784
+    n_chunks = -(-12000 // per_chunk)
+    assert n_chunks > 1
     X_wide = RNG.random((3, 784))
     est = fit_quietly(
         VAETransformer(likelihood="bernoulli", hidden_layer_sizes=(4,), max_iter=1),
@@ -67,14 +71,16 @@ def test_importance_sampling_decodes_bounded_chunks(monkeypatch):
     decoded = []
     real = skvae._objectives.log_weights
 
-    def spy(model, x, eps):
+    def spy(model, x, eps, complete=False):
         decoded.append(eps.shape[0] * len(x))
-        return real(model, x, eps)
+        return real(model, x, eps, complete)
 
     monkeypatch.setattr(skvae._objectives, "log_weights", spy)
     got = est.log_marginal_likelihood(X_wide, n_samples=12000)
-    assert len(decoded) == 3 * 3  # three chunks for each of the three rows' batch
-    assert max(decoded) * 784 <= 2**22 * 3
+    rows_per_batch = max(1, chunk // (per_chunk * 784))
+    n_batches = -(-3 // rows_per_batch)
+    assert len(decoded) == n_chunks * n_batches
+    assert max(decoded) * 784 <= chunk
     monkeypatch.undo()
     module = est.module_.double()
     eps = standard_normal_draws(12000, est.latent_dim, 0).unsqueeze(1)
