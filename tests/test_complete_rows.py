@@ -12,6 +12,7 @@ import pytest
 import torch
 from sklearn.preprocessing import StandardScaler
 
+import skvae._base
 import skvae._objectives
 from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
 from skvae._base import _scan
@@ -155,3 +156,29 @@ def test_split_missing_trusts_complete():
     filled, observed = skvae._objectives.split_missing(x)
     assert filled.tolist() == [[1.0, 0.0]]
     assert observed.tolist() == [[True, False]]
+
+
+def test_score_draws_are_made_once_per_call_when_small(monkeypatch):
+    """128 draws of a 2-d latent are made once for all batches of rows, not
+    again for each batch; many draws are still made batch by batch (bounded
+    memory), and both give the same scores as one batch would."""
+    est = VAETransformer(**FAST).fit(X)
+    made = []
+    real = skvae._base.standard_normal_chunks
+
+    def spy(*args, **kwargs):
+        made.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(skvae._base, "standard_normal_chunks", spy)
+    monkeypatch.setattr(skvae._base, "_SCORE_CHUNK", 2**12)  # many small batches
+    few = est.log_marginal_likelihood(X, n_samples=128)
+    assert len(made) == 1
+    made.clear()
+    many = est.log_marginal_likelihood(X[:3], n_samples=4096)  # 8192 values
+    assert len(made) == 3  # one batch of rows each, chunk by chunk
+    monkeypatch.undo()
+    np.testing.assert_allclose(few, est.log_marginal_likelihood(X, n_samples=128))
+    np.testing.assert_allclose(
+        many, est.log_marginal_likelihood(X[:3], n_samples=4096), rtol=1e-12
+    )
