@@ -58,12 +58,11 @@ N_FEATURES, HIDDEN, BATCH = 784, 500, 100
 FULL_SHAPES = {"train": (60000, N_FEATURES), "test": (10000, N_FEATURES)}
 MIB = 2**20
 
-# The inference floors count the matmuls of skvae's documented batching, with the
-# benchmark's own constants (skvae's private ones may change without notice):
-# inference runs "in batches of 4096 rows" (README) and score_samples averages over
-# "128 quasi-random draws" (its docstring). A floor is the time of the same matmul
-# FLOPs at the rate measured here, so the score batch's row count only sets the
-# shapes timed; 32 rows x 128 draws decode 4096 rows a batch, like the others.
+# The inference floors are a fixed yardstick, in the benchmark's own constants
+# (skvae's private ones may change without notice): the forward matmuls of the
+# operation in batches of 4096 rows, and for score_samples, which averages over
+# "128 quasi-random draws" (its docstring), of 32 rows x 128 draws (4096 decoded
+# rows) a batch. skvae may batch otherwise: whatever it gains by that is its own.
 INFERENCE_ROWS = 4096
 SCORE_DRAWS = 128
 SCORE_BATCH_ROWS = 32
@@ -286,6 +285,28 @@ class MatMulTimer:
         return seconds, flops
 
 
+class MatMulRun:
+    """One call runs exactly ``matmuls``, in order, on operands prepared once.
+
+    The floor as a runner: timed in the same rounds as what it is the floor of, so
+    that a slow spell of the machine slows both alike and their ratio, taken
+    within a round, divides it out (a floor measured once, before or after, moved
+    the ratios by as much as the machine's mood).
+    """
+
+    def __init__(self, matmuls: Iterable[MatMul], timer: MatMulTimer) -> None:
+        prepared: dict[MatMul, Callable[[], torch.Tensor]] = {}
+        self.calls = []
+        for mm in matmuls:
+            if mm not in prepared:
+                prepared[mm] = timer._call(mm)
+            self.calls.append(prepared[mm])
+
+    def __call__(self) -> None:
+        for call in self.calls:
+            call()
+
+
 def batch_sizes(n: int, batch: int) -> list[int]:
     """Row counts of the batches that cover ``n`` rows."""
     return [min(batch, n - start) for start in range(0, n, batch)]
@@ -414,14 +435,26 @@ def paired_ratio(a: list[float] | None, b: list[float] | None) -> float | None:
     Both epochs of a pair ran in the same round, a minute apart at most, so the
     machine's slow spells, which last minutes, divide out.
     """
+    ratios = round_ratios(a, b)
+    return None if ratios is None else statistics.median(ratios)
+
+
+def round_ratios(a: list[float] | None, b: list[float] | None) -> list[float] | None:
+    """``a[k] / b[k]`` for every measured round k (round 0 is the warm-up)."""
     if a is None or b is None:
         return None
-    return statistics.median(x / y for x, y in zip(a[1:], b[1:], strict=True))
+    return [x / y for x, y in zip(a[1:], b[1:], strict=True)]
+
+
+def epoch_matmuls(n: int, likelihood: str, latent: int) -> list[MatMul]:
+    """The forward and backward matmuls of one epoch over ``n`` rows, in order."""
+    layers = vae_layers(latent, 2 if likelihood == "gaussian" else 1)
+    return [mm for b in batch_sizes(n, BATCH) for mm in training_matmuls(b, layers)]
 
 
 def training_section(data: Data, settings: Settings, timer: MatMulTimer) -> dict:
     """Seconds per epoch of skvae (both gradient paths), plain torch and skorch, and
-    the matmul floor.
+    of the matmul floor (the epoch's matmuls alone, run as one more runner).
 
     Every configuration's runners share the rounds: each round runs one epoch of all
     of them, so each configuration meets the same mix of the machine's fast and slow
@@ -443,6 +476,7 @@ def training_section(data: Data, settings: Settings, timer: MatMulTimer) -> dict
         runners[f"{key} plain"] = plain_epoch(X, latent, likelihood)
         if make_net is not None:
             runners[f"{key} skorch"] = skorch_epoch(make_net, X, latent, likelihood)
+        runners[f"{key} floor"] = MatMulRun(epoch_matmuls(n, likelihood, latent), timer)
     measured = interleaved_epochs(runners, settings.epochs)
     # Which path each skvae column timed, as the fitted estimator says; a silent
     # fallback would time one path under the other's name.
@@ -455,10 +489,9 @@ def training_section(data: Data, settings: Settings, timer: MatMulTimer) -> dict
     rows = []
     for likelihood, latent in configs:
         key = f"{likelihood} {latent}"
-        layers = vae_layers(latent, 2 if likelihood == "gaussian" else 1)
-        floor_s, flops = timer.floor(
-            mm for b in batch_sizes(n, BATCH) for mm in training_matmuls(b, layers)
-        )
+        flops = sum(mm.flops for mm in epoch_matmuls(n, likelihood, latent))
+        floor_epochs = measured[f"{key} floor"]
+        floor_s = statistics.median(floor_epochs[1:])
         raw = {name: measured.get(f"{key} {name}") for name in RUNNERS}
         row: dict = {"likelihood": likelihood, "latent": latent, "rows": n}
         for name in SKVAE_RUNNERS:
@@ -469,15 +502,18 @@ def training_section(data: Data, settings: Settings, timer: MatMulTimer) -> dict
             row[f"{name}_epochs_s"] = seconds
             row[f"{name}_rows_per_s"] = ratio(n, median)
             row[f"{name}_gflops"] = ratio(flops / 1e9, median)
-            row[f"{name}_vs_floor"] = ratio(median, floor_s)
+            row[f"{name}_vs_floor"] = paired_ratio(seconds, floor_epochs)
+            row[f"{name}_vs_floor_rounds"] = round_ratios(seconds, floor_epochs)
         row.update(
             floor_s=floor_s,
+            floor_epochs_s=floor_epochs,
             floor_gflops=flops / 1e9 / floor_s,
             gflop_per_epoch=flops / 1e9,
             mflop_per_row=flops / n / 1e6,
         )
         for a, b in PAIRED_RATIOS:
             row[f"{a}_vs_{b}"] = paired_ratio(raw[a], raw[b])
+            row[f"{a}_vs_{b}_rounds"] = round_ratios(raw[a], raw[b])
         rows.append(row)
         print(
             f"training {likelihood:9s} latent {latent:2d}: "
@@ -521,7 +557,7 @@ def inference_section(data: Data, settings: Settings, timer: MatMulTimer) -> dic
         for mm in forward_matmuls(b, encoder)
         + forward_matmuls(SCORE_DRAWS * b, decoder)
     ]
-    cases: list[tuple[str, Callable[[], object], list[MatMul] | None]] = [
+    cases: list[tuple[str, Callable[[], object], list[MatMul]]] = [
         ("transform float32", lambda: vae.transform(X32), encode_floor(torch.float32)),
         ("transform float64", lambda: vae.transform(X64), encode_floor(torch.float64)),
         (
@@ -530,28 +566,51 @@ def inference_section(data: Data, settings: Settings, timer: MatMulTimer) -> dic
             [mm for b in batches for mm in forward_matmuls(b, decoder)],
         ),
         ("score_samples float32", lambda: vae.score_samples(X32), score_floor),
-        # Last: for ~0.1 s after a BLAS call numpy's threads hold the cores, which
-        # slowed a torch transform that followed PCA's fit 5-fold.
-        ("PCA(2).fit (training rows)", lambda: pca.fit(data.X_train), None),
-        ("PCA(2).transform float32", lambda: pca.transform(X32), None),
     ]
-    rows = []
+    # Each operation and its floor (its matmuls alone) take turns in rotated rounds.
+    runners: dict[str, Callable[[], object]] = {}
     for name, fn, matmuls in cases:
+        runners[name] = fn
+        runners[f"{name} floor"] = MatMulRun(matmuls, timer)
+    measured = interleaved_epochs(runners, settings.repeats)
+    rows = []
+    for name, _, matmuls in cases:
+        seconds, floor = measured[name], measured[f"{name} floor"]
+        median = statistics.median(seconds[1:])
+        rows.append(
+            {
+                "operation": name,
+                "rows": n,
+                "seconds": median,
+                "repeats_s": seconds,
+                "rows_per_s": n / median,
+                "floor_s": statistics.median(floor[1:]),
+                "floor_repeats_s": floor,
+                "gflop": sum(mm.flops for mm in matmuls) / 1e9,
+                "vs_floor": paired_ratio(seconds, floor),
+                "vs_floor_rounds": round_ratios(seconds, floor),
+            }
+        )
+        print(f"inference {name}: {median:.4f} s", flush=True)
+    # Last, outside the rounds: for ~0.1 s after a BLAS call numpy's threads hold
+    # the cores, which slowed a torch transform that followed PCA's fit 5-fold.
+    for name, fn in [
+        ("PCA(2).fit (training rows)", lambda: pca.fit(data.X_train)),
+        ("PCA(2).transform float32", lambda: pca.transform(X32)),
+    ]:
         seconds, all_seconds = median_seconds(fn, settings.repeats)
         n_rows = len(data.X_train) if name.startswith("PCA(2).fit") else n
-        row = {
-            "operation": name,
-            "rows": n_rows,
-            "seconds": seconds,
-            "repeats_s": all_seconds,
-            "rows_per_s": n_rows / seconds,
-            "floor_s": None,
-            "vs_floor": None,
-        }
-        if matmuls is not None:
-            floor_s, flops = timer.floor(matmuls)
-            row.update(floor_s=floor_s, gflop=flops / 1e9, vs_floor=seconds / floor_s)
-        rows.append(row)
+        rows.append(
+            {
+                "operation": name,
+                "rows": n_rows,
+                "seconds": seconds,
+                "repeats_s": all_seconds,
+                "rows_per_s": n_rows / seconds,
+                "floor_s": None,
+                "vs_floor": None,
+            }
+        )
         print(f"inference {name}: {seconds:.4f} s", flush=True)
     return {
         "repeats": settings.repeats,
@@ -834,6 +893,19 @@ def ratio_col(header: str, key: str) -> Column:
     return header, lambda r: "-" if r.get(key) is None else f"**{r[key]:.2f}x**"
 
 
+def spread_col(header: str, key: str) -> Column:
+    """A column of the median ratio ``row[key]`` in bold, with the lowest and
+    highest of its rounds (``row[key + "_rounds"]``) beside it."""
+
+    def cell(r: dict) -> str:
+        if r.get(key) is None:
+            return "-"
+        rounds = r[f"{key}_rounds"]
+        return f"**{r[key]:.2f}x** ({min(rounds):.2f}-{max(rounds):.2f})"
+
+    return header, cell
+
+
 def markdown(stamp: dict, sections: dict) -> list[str]:
     """The report: stamp, then small tables per section."""
     s = stamp
@@ -882,31 +954,33 @@ def training_markdown(section: dict) -> list[str]:
             *config,
             *(col(f"{names[name]} s", f"{name}_s") for name in RUNNERS),
             col("floor s", "floor_s"),
-            *(
-                ratio_col(f"{short[name]}/floor", f"{name}_vs_floor")
-                for name in RUNNERS
-            ),
         ],
         rows,
-        f"Seconds per epoch (median of {section['epochs']} after 1 warm-up) on "
-        f"{rows[0]['rows']}x{N_FEATURES} float32 rows, {N_FEATURES}-{HIDDEN}-latent, "
-        f"tanh, batch {BATCH}, one partial_fit call an epoch: {paths}. Each round "
-        "runs one epoch of every implementation and configuration, in an order "
-        "rotated by one per round. Floor = measured time of the epoch's matmuls "
-        "alone; x/floor = median seconds / floor.",
+        f"Seconds per epoch (median of {section['epochs']} rounds after 1 warm-up) "
+        f"on {rows[0]['rows']}x{N_FEATURES} float32 rows, {N_FEATURES}-{HIDDEN}-"
+        f"latent, tanh, batch {BATCH}, one partial_fit call an epoch: {paths}. "
+        "Each round runs one epoch of every implementation and configuration, in "
+        "an order rotated by one per round. Floor = the epoch's matmuls alone "
+        "(forward and backward, at the shapes of its batches), run as one more "
+        "implementation in the same rounds.",
     )
     lines += table(
         [
             *config,
             *(
-                ratio_col(f"{short[a]}/{short[b]}", f"{a}_vs_{b}")
+                spread_col(f"{short[name]}/floor", f"{name}_vs_floor")
+                for name in RUNNERS
+            ),
+            *(
+                spread_col(f"{short[a]}/{short[b]}", f"{a}_vs_{b}")
                 for a, b in PAIRED_RATIOS
             ),
         ],
         rows,
         "Paired ratios of seconds per epoch (closed form and autograd are skvae's "
         "paths): the median over the measured rounds of the ratio of the two epochs "
-        "run in the same round; below 1, the first is faster.",
+        "run in the same round, with the lowest and highest round in brackets; "
+        "below 1, the first is faster.",
     )
     lines += table(
         [
@@ -938,14 +1012,17 @@ def inference_markdown(section: dict) -> list[str]:
             col("seconds", "seconds", ".4f"),
             col("rows/s", "rows_per_s", ".0f"),
             col("floor s", "floor_s", ".4f"),
-            ratio_col("vs floor", "vs_floor"),
+            spread_col("vs floor", "vs_floor"),
         ],
         section["rows"],
-        f"Median of {section['repeats']} calls after a warm-up; model trained one "
-        "epoch (Bernoulli, latent 2); floor = the forward matmuls at the measured "
-        f"rate in batches of {section['batch_rows']} rows, as skvae documents "
-        f"(score_samples: {section['score_batch_rows']} rows x "
-        f"{section['score_draws']} draws a batch).",
+        f"Median of {section['repeats']} rounds after a warm-up; model trained one "
+        "epoch (Bernoulli, latent 2). Floor = the operation's forward matmuls "
+        f"alone, in batches of {section['batch_rows']} rows (score_samples: "
+        f"{section['score_batch_rows']} rows x {section['score_draws']} draws a "
+        "batch), a fixed yardstick whatever batches skvae uses; each round runs "
+        "every operation and every floor once, in rotated order; vs floor = the "
+        "median over rounds of the ratio within a round (lowest and highest round "
+        "in brackets). PCA is timed after the rounds, outside them.",
     )
     return lines
 

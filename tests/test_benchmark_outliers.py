@@ -1,0 +1,72 @@
+"""The outliers benchmark's bookkeeping, and (marked slow) its --quick run.
+
+The pairing of fit times is worked by hand; the quick run checks the code path and
+the report's form, not speed (one seed on small data says nothing about it).
+"""
+
+import json
+
+import pytest
+
+from benchmarks import outliers
+
+
+def _row(data, setting, seed, method, fit_seconds):
+    return {
+        "data": data,
+        "setting": setting,
+        "seed": seed,
+        "method": method,
+        "fit_seconds": fit_seconds,
+        "roc_auc": 0.9,
+        "average_precision": 0.5,
+        "score_seconds": 0.0,
+        "repeat_difference": 0.0,
+    }
+
+
+def test_fit_ratios_pair_each_draw_with_the_peers():
+    rows = [
+        _row("a", "novelty", 0, "pyod VAE", 2.0),
+        _row("a", "novelty", 0, "VAEOutlierDetector", 3.0),
+        _row("a", "novelty", 1, "pyod VAE", 4.0),  # a slow spell: both slower
+        _row("a", "novelty", 1, "VAEOutlierDetector", 6.0),
+        _row("b", "novelty", 0, "pyod VAE", 1.0),
+        _row("b", "novelty", 0, "VAEOutlierDetector", 0.5),
+        _row("b", "unsupervised", 0, "VAEOutlierDetector", 9.0),  # no peer: unpaired
+    ]
+    ratios = outliers.fit_ratios(rows)
+    assert ratios == {("novelty", "VAEOutlierDetector"): [1.5, 1.5, 0.5]}
+    _, medians = outliers.summarise(rows)
+    vae = next(
+        m
+        for m in medians
+        if (m["setting"], m["method"]) == ("novelty", "VAEOutlierDetector")
+    )
+    assert vae["fit_vs_peer"] == 1.5 and vae["fit_vs_peer_range"] == [0.5, 1.5]
+    assert outliers.peer_cell(vae) == "**1.50x** (0.50-1.50)"
+    peer = next(m for m in medians if m["method"] == "pyod VAE")
+    assert "fit_vs_peer" not in peer and outliers.peer_cell(peer) == "-"
+
+
+def test_unknown_detector_names_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        outliers.main(["--detectors", "VAEOutlierDetector", "NoSuchDetector"])
+    assert "NoSuchDetector" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_run_pairs_the_vae_with_pyod(tmp_path):
+    pytest.importorskip("pyod", reason="pyod (the bench extra) is not installed")
+    outliers.main(["--quick", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "outliers.json").read_text())
+    command = report["stamp"]["command"]
+    assert command.startswith("python -m benchmarks.outliers --quick")
+    methods = {r["method"] for r in report["runs"]}
+    assert set(outliers.QUICK_DETECTORS) <= methods
+    assert {r["seed"] for r in report["runs"]} == {0}
+    paired = [m for m in report["medians"] if "fit_vs_peer" in m]
+    assert {m["method"] for m in paired} >= {"VAEOutlierDetector"}
+    assert {m["setting"] for m in paired} == set(outliers.SETTINGS)
+    markdown = (tmp_path / "outliers.md").read_text()
+    assert "fit / pyod VAE's, paired" in markdown and str(tmp_path) not in markdown
