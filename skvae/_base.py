@@ -496,7 +496,10 @@ class BaseVAE(BaseEstimator):
         self._check_observed(X, counts, find_empty, notes)
         if X.dtype == np.float64:
             self._check_float32_range(X, scan)
-        likelihood = self._choose_likelihood(X, counts) if reset else self.likelihood_
+        if reset:
+            likelihood = self._choose_likelihood(X, counts, scan)
+        else:
+            likelihood = self.likelihood_
         if reset and likelihood == "gaussian":
             self._check_scale(X, counts, notes)
         hidden = self._unfitted_columns()
@@ -648,9 +651,9 @@ class BaseVAE(BaseEstimator):
             )
         )
 
-    def _choose_likelihood(self, X, counts):
+    def _choose_likelihood(self, X, counts, scan):
         """``likelihood``, resolved by "auto"'s rule (see ``VAETransformer``) from
-        X's observed entries (``counts`` per column)."""
+        X's observed entries (``counts`` per column; ``scan``, X's :func:`_scan`)."""
         if self._table is not None:
             if self.likelihood != "auto":
                 raise ValueError(
@@ -663,8 +666,7 @@ class BaseVAE(BaseEstimator):
         if self.likelihood != "auto":
             return self.likelihood
         bernoulli = LIKELIHOODS["bernoulli"]()
-        x_min, x_max = _observed_range(X)
-        if bernoulli.support_error(float(x_min), float(x_max)) is not None:
+        if bernoulli.support_error(scan.low, scan.high) is not None:
             return "gaussian"
         # Within the tolerance that clipping allows, as rounding leaves them.
         low, high = 0.0 + SUPPORT_TOLERANCE, 1.0 - SUPPORT_TOLERANCE
