@@ -1068,7 +1068,7 @@ class BaseVAE(BaseEstimator):
             log_px, kl = elbo(setup.module, xb, eps, setup.complete)
             return _nan_to_neg_inf(log_px - kl)
 
-        return batched(row_elbo, setup.rows, self._score_batch(len(eps)))
+        return batched(row_elbo, setup.rows, self._chunking(len(eps))[1])
 
     def score(self, X, y=None):
         """Return the mean ELBO of X's rows, in nats (higher is better).
@@ -1132,7 +1132,7 @@ class BaseVAE(BaseEstimator):
         each batch of 5 MNIST rows cost 0.19 ms a batch, 3% of a score)."""
         module, X_t, dtype, device, _ = setup
         latent_dim = module.config.latent_dim
-        per_chunk = max(1, _SCORE_CHUNK // module.config.n_features)
+        per_chunk, rows = self._chunking(n_draws)
 
         def draws():
             chunks = standard_normal_chunks(
@@ -1146,13 +1146,15 @@ class BaseVAE(BaseEstimator):
         def on_batch(xb):
             return estimate(module, xb, draws() if kept is None else kept)
 
-        return batched(on_batch, X_t, self._score_batch(min(n_draws, per_chunk)))
+        return batched(on_batch, X_t, rows)
 
-    def _score_batch(self, n_draws, chunk=None):
-        """Rows per batch so that a batch decodes at most ``chunk`` values
-        (default _SCORE_CHUNK)."""
+    def _chunking(self, n_draws, chunk=None):
+        """How ``n_draws`` draws per row are decoded in at most ``chunk`` values
+        (default _SCORE_CHUNK) at once: draws per chunk, and rows per batch."""
         chunk = _SCORE_CHUNK if chunk is None else chunk
-        return max(1, chunk // (n_draws * self.module_.config.n_features))
+        n_features = self.module_.config.n_features
+        per_chunk = max(1, chunk // n_features)
+        return per_chunk, max(1, chunk // (min(n_draws, per_chunk) * n_features))
 
     # ------------------------------------------------------- scikit-learn hooks
 

@@ -389,12 +389,11 @@ class VAEImputer(TransformerMixin, BaseVAE):
             return to_numpy(self._batched_over_draws(conditional_mean, setup, n_draws))
         seed = check_random_state(self.random_state).randint(_SEED_MAX)
         generator = make_generator(seed, device)
-        per_chunk = max(1, _DRAW_CHUNK // module.config.n_features)
+        per_chunk, rows = self._chunking(n_draws, _DRAW_CHUNK)
 
         def draw(xb):
             return conditional_sample(module, xb, n_draws, generator, per_chunk)
 
-        rows = self._score_batch(min(n_draws, per_chunk), _DRAW_CHUNK)
         return to_numpy(batched(draw, X_t, rows))
 
     def get_feature_names_out(self, input_features=None):

@@ -202,7 +202,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             )
             return output(to_numpy(batched(lambda zb: decode(module.decode(zb)), z)))
         partial, given = self._read_conditions(conditions, n_samples)
-        per_chunk = max(1, _DRAW_CHUNK // module.config.n_features)
+        per_chunk, rows = self._chunking(_CONDITION_DRAWS, _DRAW_CHUNK)
 
         def draw(xb):
             proposal = completed(module, xb, _PROPOSAL_STEPS)
@@ -214,6 +214,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         values = batched(
             draw,
             to_tensor(partial, dtype, cpu),
-            self._score_batch(min(_CONDITION_DRAWS, per_chunk), _DRAW_CHUNK),
+            rows,
         )
         return output(to_numpy(values), given)
