@@ -192,6 +192,35 @@ def means_by(
     return entries
 
 
+def paired_ratios(
+    rows: list[dict],
+    pair: tuple[str, ...],
+    group: tuple[str, ...],
+    value: str,
+    peer: Callable[[dict], str],
+) -> dict[tuple, list[float]]:
+    """Each row's ``value`` over its peer's, per ``group``: the peer is the row of
+    method ``peer(row)`` with the same ``pair`` fields (the same draw or mask of
+    the same run, measured one after the other, so that a slow spell of the
+    machine falls on both). Rows without a peer in ``rows`` are left out."""
+    seconds = {(r["method"], *(r[k] for k in pair)): r[value] for r in rows}
+    ratios: dict[tuple, list[float]] = {}
+    for r in rows:
+        other = seconds.get((peer(r), *(r[k] for k in pair)))
+        if r["method"] != peer(r) and other:
+            key = tuple(r[k] for k in group)
+            ratios.setdefault(key, []).append(r[value] / other)
+    return ratios
+
+
+def ratio_cell(median: float | None, low_high: list[float] | None) -> str:
+    """A paired ratio's median in bold, with its lowest and highest ("-" if none)."""
+    if median is None:
+        return "-"
+    low, high = low_high
+    return f"**{median:.2f}x** ({low:.2f}-{high:.2f})"
+
+
 def table(columns: list[Column], rows: list[dict], caption: str = "") -> list[str]:
     """A Markdown table (under its one-line caption, if any), then a blank line."""
     lines = [caption, ""] if caption else []

@@ -74,6 +74,8 @@ from benchmarks._report import (
     col,
     grouped_bars,
     means_by,
+    paired_ratios,
+    ratio_cell,
     stamp,
     stamp_line,
     table,
@@ -368,18 +370,13 @@ def fit_ratios(rows: list[dict], peer: str = PEER) -> dict[tuple[str, str], list
     """Each method's fit seconds over ``peer``'s on the same draw (data set,
     setting, seed), per (setting, method): the two were fitted one after the other,
     so a slow spell of the machine falls on both."""
-    peer_seconds = {
-        (r["data"], r["setting"], r["seed"]): r["fit_seconds"]
-        for r in rows
-        if r["method"] == peer
-    }
-    ratios: dict[tuple[str, str], list] = {}
-    for r in rows:
-        key = (r["data"], r["setting"], r["seed"])
-        if r["method"] != peer and key in peer_seconds:
-            ratio = r["fit_seconds"] / peer_seconds[key]
-            ratios.setdefault((r["setting"], r["method"]), []).append(ratio)
-    return ratios
+    return paired_ratios(
+        rows,
+        ("data", "setting", "seed"),
+        ("setting", "method"),
+        "fit_seconds",
+        lambda r: peer,
+    )
 
 
 def summarise(rows: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -440,10 +437,7 @@ def figure(per_set: list[dict], path: Path) -> None:
 
 def peer_cell(r: dict) -> str:
     """A VAE's fit time over pyod's, median over draws (lowest-highest)."""
-    if r.get("fit_vs_peer") is None:
-        return "-"
-    low, high = r["fit_vs_peer_range"]
-    return f"**{r['fit_vs_peer']:.2f}x** ({low:.2f}-{high:.2f})"
+    return ratio_cell(r.get("fit_vs_peer"), r.get("fit_vs_peer_range"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -105,7 +105,7 @@ def test_a_later_run_replaces_what_it_measured_again(tmp_path):
 
 def test_a_run_with_nothing_to_compare_keeps_its_rows(tmp_path, monkeypatch):
     vae_only = [r for r in rows("wine", 0.8, 1.0) if r["method"] == "VAEImputer"]
-    monkeypatch.setattr(imputation, "run", lambda *args: vae_only)
+    monkeypatch.setattr(imputation, "run", lambda *args, **kwargs: vae_only)
     imputation.main(["--methods", "VAEImputer", "--out", str(tmp_path)])
     saved_rows = json.loads((tmp_path / "imputation.json").read_text())["runs"]
     assert [r["rmse"] for r in saved_rows] == [0.8] * len(imputation.PATTERNS)
@@ -135,9 +135,7 @@ def test_patterns_and_first_mask_pick_what_is_measured(monkeypatch):
     monkeypatch.setattr(
         imputation, "data_sets", lambda names, rows: {"tiny": (X, None, False)}
     )
-    monkeypatch.setattr(
-        imputation, "imputers", lambda images: {"mean": SimpleImputer()}
-    )
+    monkeypatch.setattr(imputation, "imputers", lambda *args: {"mean": SimpleImputer()})
     measured = imputation.run(None, 2, 1, 30, first_mask=3, patterns=("MNAR",))
     assert [(r["pattern"], r["seed"]) for r in measured] == [("MNAR", 3), ("MNAR", 4)]
     with pytest.raises(SystemExit):
@@ -147,7 +145,7 @@ def test_patterns_and_first_mask_pick_what_is_measured(monkeypatch):
 def test_a_run_of_one_pattern_reports_that_pattern(tmp_path, monkeypatch):
     # A chunk of MNIST's masks: every imputer, one pattern.
     one = rows("MNIST", 0.9, 1.0, patterns=("MCAR 50%",))
-    monkeypatch.setattr(imputation, "run", lambda *args: one)
+    monkeypatch.setattr(imputation, "run", lambda *args, **kwargs: one)
     imputation.main(["--patterns", "MCAR 50%", "--out", str(tmp_path)])
     report = json.loads((tmp_path / "imputation.json").read_text())
     assert [r["rmse"] for r in report["runs"]] == [r["rmse"] for r in one]
@@ -159,7 +157,7 @@ def test_a_run_of_one_pattern_reports_that_pattern(tmp_path, monkeypatch):
 
 def test_measurements_are_saved_before_the_summary(tmp_path, monkeypatch):
     one = rows("wine", 0.9, 1.0)
-    monkeypatch.setattr(imputation, "run", lambda *args: one)
+    monkeypatch.setattr(imputation, "run", lambda *args, **kwargs: one)
 
     def failing(*args):
         raise RuntimeError("the summary failed")
@@ -169,3 +167,69 @@ def test_measurements_are_saved_before_the_summary(tmp_path, monkeypatch):
         imputation.main(["--out", str(tmp_path)])
     saved_rows = json.loads((tmp_path / "imputation.json").read_text())["runs"]
     assert [r["rmse"] for r in saved_rows] == [r["rmse"] for r in one]
+
+
+def timed(data, seed, run, seconds):
+    """One mask's rows of ``data``: each method with its fit + transform seconds."""
+    return [
+        {"data": data, "pattern": "MCAR 20%", "seed": seed, "run": run}
+        | {"method": method, "rmse": 1.0, "seconds": value}
+        for method, value in seconds.items()
+    ]
+
+
+def test_times_pair_each_mask_with_its_peer_of_the_same_run():
+    wine = [
+        *timed(
+            "wine", 0, 0, {"KNN": 0.1, "Iterative ExtraTrees": 2.0, "VAEImputer": 1.0}
+        ),
+        *timed(
+            "wine", 1, 0, {"KNN": 0.1, "Iterative ExtraTrees": 1.0, "VAEImputer": 3.0}
+        ),
+        *timed(
+            "wine", 2, 0, {"KNN": 0.1, "Iterative ExtraTrees": 4.0, "VAEImputer": 2.0}
+        ),
+    ]
+    mnist = timed("MNIST", 0, 0, {"Iterative BayesianRidge": 10.0, "VAEImputer": 40.0})
+    per_set, goals = imputation.summarise(wine + mnist)
+    vae = {e["data"]: e for e in per_set if e["method"] == "VAEImputer"}
+    # The median of the masks' ratios (0.5, 3, 0.5), not the ratio of the means
+    # (6 / 7 s); on MNIST the peer is BayesianRidge.
+    assert vae["wine"]["time_vs_peer"] == pytest.approx(0.5)
+    assert vae["wine"]["time_vs_peer_range"] == pytest.approx([0.5, 3.0])
+    assert vae["MNIST"]["time_vs_peer"] == pytest.approx(4.0)
+    assert goals[0]["max_time_vs_trees"] == pytest.approx(0.5)
+    assert goals[0]["max_time_data"] == "wine"
+    assert goals[0]["images_time_vs_peer"] == pytest.approx(4.0)
+    # Rows of different runs (combined reports) are never paired.
+    apart = [dict(r, run=1) if r["method"] == "VAEImputer" else r for r in mnist]
+    per_set, goals = imputation.summarise(apart)
+    assert "time_vs_peer" not in per_set[-1] and goals[0]["images_time_vs_peer"] is None
+
+
+@pytest.mark.slow
+def test_quick_run_pairs_the_vae_with_its_peers(tmp_path):
+    imputation.main(["--quick", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "imputation.json").read_text())
+    assert report["stamps"][0]["command"].startswith(
+        "python -m benchmarks.imputation --quick"
+    )
+    runs = report["runs"]
+    assert {r["data"] for r in runs} <= set(imputation.QUICK_DATA)
+    assert {"wine", "diabetes"} <= {r["data"] for r in runs}
+    assert {r["seed"] for r in runs} == {0}
+    assert not any("coverage" in r or "accuracy" in r for r in runs)
+    per_set, goals = imputation.summarise(runs)
+    vae = [e for e in per_set if e["method"] == "VAEImputer"]
+    assert all(e["time_vs_peer"] > 0 for e in vae)
+    assert all(g["max_time_vs_trees"] > 0 for g in goals)
+    markdown = (tmp_path / "imputation.md").read_text()
+    assert "time / peer's, paired" in markdown and str(tmp_path) not in markdown
+
+
+def test_vae_params_change_only_what_they_name():
+    tables = imputation.imputers(False, {"n_mc_samples": 1})["VAEImputer"]
+    assert tables.n_mc_samples == 1 and tables.hidden_layer_sizes == (128, 128)
+    images = imputation.imputers(True, {"max_iter": 5})["VAEImputer"]
+    assert images.max_iter == 5 and images.hidden_layer_sizes == (256, 256)
+    assert imputation.imputers(True)["VAEImputer"].max_iter == 300
