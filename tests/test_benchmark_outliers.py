@@ -55,6 +55,53 @@ def test_unknown_detector_names_are_refused(capsys):
     assert "NoSuchDetector" in capsys.readouterr().err
 
 
+def test_settings_tried_run_only_when_named(monkeypatch):
+    import numpy as np
+
+    inliers = np.random.default_rng(0).standard_normal((40, 3))
+    monkeypatch.setattr(
+        outliers, "data_sets", lambda n: {"tiny": (inliers, inliers + 6.0)}
+    )
+    fitted = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def run(self, X_fit, X_score, setting, seed):
+            fitted.append(self.name)
+            return None, X_score, np.arange(len(X_score), dtype=float), 0.1, 0.0
+
+        def score(self, model, X, setting):
+            return np.arange(len(X), dtype=float)
+
+    monkeypatch.setattr(
+        outliers,
+        "detectors",
+        lambda images: {n: Fake(n) for n in ["pyod VAE", outliers.WARM_SECOND_FIT]},
+    )
+    outliers.run(1, 0)
+    assert set(fitted) == {"pyod VAE"}
+    fitted.clear()
+    outliers.run(1, 0, [outliers.WARM_SECOND_FIT])
+    assert set(fitted) == {outliers.WARM_SECOND_FIT}
+
+
+def test_the_warm_setting_trains_on_the_support_after_all_rows():
+    import numpy as np
+
+    X = np.random.default_rng(0).standard_normal((60, 3))
+    model = outliers.WarmSecondFit(0)
+    model.detector.set_params(max_iter=3)
+    with pytest.warns(Warning):
+        model.fit(X)
+    detector = model.detector
+    # Two trainings of 3 epochs, the second on the 54 most likely rows.
+    assert detector.n_iter_ == 6 and detector.support_.sum() == 54
+    assert detector.warm_start and detector.support_fraction == 0.9
+    assert np.array_equal(model.score_samples(X), detector.score_samples(X))
+
+
 @pytest.mark.slow
 def test_quick_run_pairs_the_vae_with_pyod(tmp_path):
     pytest.importorskip("pyod", reason="pyod (the bench extra) is not installed")
