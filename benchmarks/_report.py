@@ -10,6 +10,7 @@ import os
 import platform
 import shlex
 import subprocess
+import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -190,6 +191,22 @@ def means_by(
                     entry[f"{name}_min"] = float(np.min(values))
         entries.append(entry)
     return entries
+
+
+def resolve_quick(args, name: str, **defaults: tuple) -> None:
+    """Fill in the options of ``args`` left at None: each of ``defaults`` from its
+    pair (a full run's value, ``--quick``'s value), and ``out``: a new temporary
+    folder for a quick run, whose results are not the committed ones, else
+    ``benchmarks/results``."""
+    for option, (full, quick) in defaults.items():
+        if getattr(args, option) is None:
+            setattr(args, option, quick if args.quick else full)
+    if args.out is None:
+        args.out = (
+            Path(tempfile.mkdtemp(prefix=f"skvae-{name}-"))
+            if args.quick
+            else _REPO_ROOT / "benchmarks" / "results"
+        )
 
 
 def paired_ratios(

@@ -81,7 +81,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -102,6 +101,7 @@ from benchmarks._report import (
     means_by,
     paired_ratios,
     ratio_cell,
+    resolve_quick,
     stamp,
     stamp_line,
     table,
@@ -530,15 +530,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--combine", nargs="+", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    if args.masks is None:
-        args.masks = 1 if args.quick else 5
-    if args.mnist_rows is None:
-        args.mnist_rows = 500 if args.quick else 10_000
-    if args.quick and args.data is None:
-        args.data = list(QUICK_DATA)
-    if args.out is None:
-        quick = Path(tempfile.mkdtemp(prefix="skvae-imputation-"))
-        args.out = quick if args.quick else Path("benchmarks/results")
+    resolve_quick(
+        args,
+        "imputation",
+        masks=(5, 1),
+        mnist_rows=(10_000, 500),
+        data=(None, list(QUICK_DATA)),
+    )
     if args.combine:
         stamps, rows = load_runs(args.combine)
     else:

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -79,6 +78,7 @@ from benchmarks._report import (
     means_by,
     paired_ratios,
     ratio_cell,
+    resolve_quick,
     stamp,
     stamp_line,
     table,
@@ -491,15 +491,13 @@ def main(argv: list[str] | None = None) -> None:
         help="measure the shares predict flags at contamination='auto'",
     )
     args = parser.parse_args(argv)
-    if args.seeds is None:
-        args.seeds = 1 if args.quick else 5
-    if args.mnist_inliers is None:
-        args.mnist_inliers = 300 if args.quick else 3000
-    if args.quick and args.detectors is None:
-        args.detectors = list(QUICK_DETECTORS)
-    if args.out is None:
-        quick = Path(tempfile.mkdtemp(prefix="skvae-outliers-"))
-        args.out = quick if args.quick else Path("benchmarks/results")
+    resolve_quick(
+        args,
+        "outliers",
+        seeds=(5, 1),
+        mnist_inliers=(3000, 300),
+        detectors=(None, list(QUICK_DETECTORS)),
+    )
     known = set(detectors(images=False)) | set(detectors(images=True))
     unknown = sorted(set(args.detectors or ()) - known)
     if unknown:

@@ -35,7 +35,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -46,7 +45,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks._report import Column, col, fmt, table, text_col, versions_line
+from benchmarks._report import (
+    Column,
+    col,
+    fmt,
+    resolve_quick,
+    table,
+    text_col,
+    versions_line,
+)
 from benchmarks._report import stamp as stamp_of
 from benchmarks._report import write_report as write_files
 from benchmarks.mnist_data import load_mnist, mnist_directory
@@ -1167,12 +1174,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     started = time.perf_counter()
     settings = make_settings(args.quick, args.epochs)
-    if args.out is None:
-        args.out = (
-            Path(tempfile.mkdtemp(prefix="skvae-speed-"))
-            if args.quick
-            else REPO_ROOT / "benchmarks" / "results"
-        )
+    resolve_quick(args, "speed")
     data = load_data(args.data_dir, settings.n_train, settings.n_test)
     stamp = make_stamp(argv, data, settings)
     print(f"data: {data.source}; {stamp['torch_threads']} torch threads", flush=True)

@@ -117,3 +117,20 @@ def test_quick_run_pairs_the_vae_with_pyod(tmp_path):
     assert {m["setting"] for m in paired} == set(outliers.SETTINGS)
     markdown = (tmp_path / "outliers.md").read_text()
     assert "fit / pyod VAE's, paired" in markdown and str(tmp_path) not in markdown
+
+
+def test_quick_runs_fill_their_own_defaults_and_never_write_the_results():
+    from argparse import Namespace
+    from pathlib import Path
+
+    from benchmarks._report import resolve_quick
+
+    full = Namespace(quick=False, seeds=None, mnist_inliers=7, out=None)
+    resolve_quick(full, "outliers", seeds=(5, 1), mnist_inliers=(3000, 300))
+    assert (full.seeds, full.mnist_inliers) == (5, 7)  # what was given stays
+    assert full.out == Path(outliers.__file__).resolve().parent / "results"
+    quick = Namespace(quick=True, seeds=None, mnist_inliers=None, out=None)
+    resolve_quick(quick, "outliers", seeds=(5, 1), mnist_inliers=(3000, 300))
+    assert (quick.seeds, quick.mnist_inliers) == (1, 300)
+    assert quick.out.is_dir() and quick.out.name.startswith("skvae-outliers-")
+    quick.out.rmdir()
