@@ -33,12 +33,37 @@ class Activation:
     derivative: Callable[[Tensor], Tensor] | None
 
 
+def sigmoid_tanh(x: Tensor) -> Tensor:
+    """tanh(x) computed as 2 * sigmoid(2x) - 1, in one new tensor.
+
+    The same function to within 3 float32 ulps of 1 (an absolute error, ~1.8e-7 at
+    most; exact at 0 and at the saturated ends), and several times faster than
+    ``torch.tanh`` on the CPUs measured (``python -m benchmarks.tanh_form``).
+    """
+    return x.mul(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+
+
+class Tanh(nn.Tanh):
+    """``nn.Tanh`` with a fast path for CPU inference.
+
+    The rule: under ``torch.inference_mode`` on the CPU (every prediction and
+    score, and the training loss monitored between epochs) it computes
+    :func:`sigmoid_tanh`; everywhere else (training steps, autograd, CUDA) it is
+    ``torch.tanh``, so the trained weights are those of ``nn.Tanh``.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.device.type == "cpu" and torch.is_inference_mode_enabled():
+            return sigmoid_tanh(input)
+        return torch.tanh(input)
+
+
 #: The one description of each activation, for building, inference and the
 #: hand-written training pass alike.
 ACTIVATIONS: dict[str, Activation] = {
     "identity": Activation(nn.Identity, None),
     "logistic": Activation(nn.Sigmoid, lambda y: y * (1.0 - y)),
-    "tanh": Activation(nn.Tanh, lambda y: 1.0 - y.square()),
+    "tanh": Activation(Tanh, lambda y: 1.0 - y.square()),
     "relu": Activation(nn.ReLU, lambda y: (y > 0).to(y.dtype)),
 }
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.distributions import Bernoulli as TorchBernoulli
 from torch.nn.utils import parameters_to_vector
 
-from skvae._model import ACTIVATIONS, VAE, VAEConfig, build_vae
+from skvae._model import ACTIVATIONS, VAE, Tanh, VAEConfig, build_vae, sigmoid_tanh
 
 CONFIG = VAEConfig(n_features=N_FEATURES, latent_dim=LATENT, hidden_layer_sizes=(8,))
 
@@ -131,3 +131,52 @@ def test_forward_decodes_the_reparameterised_draws(likelihood):
     for got, want in zip(heads, expected, strict=True):
         assert got.shape == (3, 5, N_FEATURES)
         assert torch.equal(got, want)
+
+
+# ------------------------------------------------------------------ tanh's fast path
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sigmoid_tanh_is_tanh_to_a_few_ulps(dtype):
+    x = torch.linspace(-30.0, 30.0, 600_001, dtype=dtype)
+    error = (sigmoid_tanh(x) - torch.tanh(x)).abs().max().item()
+    assert error <= 3 * torch.finfo(dtype).eps
+    ends = torch.tensor([-30.0, 0.0, 30.0], dtype=dtype)
+    assert sigmoid_tanh(ends).tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_tanh_takes_the_fast_path_only_in_cpu_inference():
+    layer = ACTIVATIONS["tanh"].module()
+    assert type(layer) is Tanh and isinstance(layer, nn.Tanh)
+    x = randn(64, 500, seed=7).float() * 3
+    with torch.inference_mode():
+        assert torch.equal(layer(x), sigmoid_tanh(x))
+    assert not torch.equal(sigmoid_tanh(x), torch.tanh(x))  # the test can tell them
+    with torch.no_grad():  # the hand-written training pass
+        assert torch.equal(layer(x), torch.tanh(x))
+    leaf = x.clone().requires_grad_()
+    layer(leaf).sum().backward()
+    torch.testing.assert_close(leaf.grad, 1 - torch.tanh(x).square())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("gradient", ["closed_form", "autograd"])
+def test_fast_tanh_leaves_the_fitted_model_unchanged(monkeypatch, gradient):
+    # Training steps run torch.tanh, and the monitored loss that decides when to
+    # stop differs by rounding only: the same weights as with nn.Tanh's forward.
+    from skvae import VAETransformer
+
+    X = data("gaussian", 200, seed=8).numpy()
+
+    def fit():
+        vae = VAETransformer(latent_dim=2, gradient=gradient, random_state=0)
+        return vae.fit(X)
+
+    fast = fit()
+    monkeypatch.setattr(Tanh, "forward", lambda self, input: torch.tanh(input))
+    plain = fit()
+    x = randn(64, 50, seed=9).float() * 3
+    with torch.inference_mode():
+        assert torch.equal(Tanh()(x), torch.tanh(x))  # the patch took
+    assert fast.n_iter_ == plain.n_iter_
+    assert torch.equal(_weights(fast.module_), _weights(plain.module_))
