@@ -15,7 +15,7 @@ of the same state; only the monitored loss between epochs runs in inference mode
 It prints the largest differences between the two copies' results and the paired
 ratios (skvae / torch.tanh: the median over rounds of the ratio within a round,
 lowest and highest in brackets). MNIST comes from
-``benchmarks.mnist_data.mnist_directory()``; uniform noise stands in when it is
+``benchmarks.mnist_data.load_mnist()``; uniform noise stands in when it is
 missing.
 """
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from benchmarks.mnist_data import mnist_directory, read_mnist_dir
+from benchmarks.mnist_data import MNISTNotFoundError, load_mnist
 from skvae import VAETransformer
 
 
@@ -52,19 +52,15 @@ def with_torch_tanh(estimator: VAETransformer) -> VAETransformer:
 
 def load(rows: int, test_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Training and test rows in [0, 1], float32: MNIST's, or uniform noise."""
-    directory = mnist_directory()
-    if directory.is_dir():
-        data = read_mnist_dir(directory)
-        train, test = data["train"][0][:rows], data["test"][0][:test_rows]
+    try:
+        data = load_mnist()
+    except MNISTNotFoundError:
+        rng = np.random.default_rng(0)
         return (
-            train.reshape(-1, 784).astype(np.float32) / 255,
-            test.reshape(-1, 784).astype(np.float32) / 255,
+            rng.random((rows, 784), dtype=np.float32),
+            rng.random((test_rows, 784), dtype=np.float32),
         )
-    rng = np.random.default_rng(0)
-    return (
-        rng.random((rows, 784), dtype=np.float32),
-        rng.random((test_rows, 784), dtype=np.float32),
-    )
+    return data.X_train[:rows], data.X_test[:test_rows]
 
 
 def paired(a: list[float], b: list[float]) -> str:
